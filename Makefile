@@ -1,0 +1,35 @@
+# maas: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint bench venv clean
+
+venv: $(STAMP)
+
+# Re-installs only when the dependency declarations change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24.2"
+	$(PY) -m pip install -q -c constraints.txt -e '.[train,infra,local,dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m maas_local.demo $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check handlers infra training maas_local tests
+	$(VENV)/bin/mypy handlers infra
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache

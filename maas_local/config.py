@@ -1,0 +1,93 @@
+"""Where the local stack keeps its state, and the fixed names of what it creates."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESOURCE_PREFIX = "maas-local"
+REGION = "us-east-1"
+STAGE = "local"
+AUDIENCE = "maas-local"
+CLIENT_ID = "maas-local-cli"
+SCOPE_PREFIX = "maas/"
+
+# Values that stand in for the cloud's: every AWS call goes to 127.0.0.1, never to AWS.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto accepts any credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def default_home() -> Path:
+    """MAAS_HOME, else `.maas/` in the repo checkout this package lives in, else in the cwd."""
+    if os.environ.get("MAAS_HOME"):
+        return Path(os.environ["MAAS_HOME"]).resolve()
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / ".maas"
+    return Path.cwd() / ".maas"
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """The state directory's layout; every part of the stack reads it from here."""
+
+    home: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def keys(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def sagemaker_root(self) -> Path:
+        return self.home / "sagemaker"
+
+    @property
+    def progress_log(self) -> Path:
+        return self.logs / "supervisor.log"
+
+    def log_for(self, part: str) -> Path:
+        return self.logs / f"{part}.log"
+
+    def ensure(self) -> StackPaths:
+        for folder in (self.home, self.logs, self.keys, self.sagemaker_root):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.keys.chmod(0o700)
+        return self
+
+
+def write_private_json(path: Path, payload: Any) -> None:
+    """Atomically write JSON readable by the owner only (it may hold keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
