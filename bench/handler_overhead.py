@@ -1,0 +1,212 @@
+"""Handler overhead, as ratios measured in one run on this machine.
+
+1. Warm predict: the predict Lambda handler (routing, validation, registry lookup from its
+   cache, metrics, error mapping) versus a bare boto3 `invoke_endpoint`, both against the same
+   local sagemaker-runtime stub. Goal: <= 1.5x at p50.
+2. Cold import: `import handlers.predict` versus a bare `import boto3`, each in fresh
+   subprocesses. Goal: <= 1.6x.
+
+    python -m bench.handler_overhead        # prints a table
+    from bench.handler_overhead import run  # rows for bench/run_all.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WARM_CALLS = 400
+COLD_RUNS = 7
+BODY = json.dumps({"instances": [[0.1] * 64]})
+
+
+class _Runtime(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as SageMaker's endpoint does
+    disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (~40 ms)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"predictions": [[0.1, 0.9]]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Amzn-Invoked-Production-Variant", "v1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "iqr": statistics.quantiles(ordered, n=4)[2] - statistics.quantiles(ordered, n=4)[0],
+    }
+
+
+def _environment(stub_url: str) -> None:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": stub_url,
+            "REGISTRY_TABLE": "bench-registry",
+            "RESOURCE_PREFIX": "bench",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_NAMESPACE": "bench",
+        }
+    )
+
+
+def _time(fn: Any, calls: int) -> list[float]:
+    for _ in range(20):  # warm both paths: connections, caches, lazy imports
+        fn()
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1e6)
+    return samples
+
+
+def warm_predict(calls: int = WARM_CALLS) -> dict[str, Any]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Runtime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _environment(f"http://127.0.0.1:{server.server_address[1]}")
+    import contextlib
+    import io
+
+    import boto3
+
+    from handlers import aws, predict, store
+
+    # The registry lookup is served from the handler's per-process cache when warm.
+    store._model_cache["demo"] = (
+        time.monotonic() + 3600,
+        {"endpoint_name": "bench-demo", "latest_version": 1},
+    )
+    sys.path.insert(0, str(ROOT / "tests" / "handlers"))
+    from handler_support import FakeLambdaContext, api_event
+
+    event = api_event(
+        "POST", "/v1/models/{model}/predict", path_params={"model": "demo"}, body=BODY
+    )
+    context = FakeLambdaContext()
+    bare = boto3.session.Session().client(
+        "sagemaker-runtime", config=aws._config("sagemaker-runtime")
+    )
+
+    def through_handler() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):  # EMF lines go to stdout
+            assert predict.handler(event, context)["statusCode"] == 200
+
+    def bare_invoke() -> None:
+        reply = bare.invoke_endpoint(
+            EndpointName="bench-demo",
+            Body=BODY.encode(),
+            ContentType="application/json",
+            Accept="application/json",
+        )
+        json.loads(reply["Body"].read())  # the handler reads and decodes the body too
+
+    try:
+        # Interleave the two in blocks so drift in machine load hits both alike.
+        handler_us: list[float] = []
+        bare_us: list[float] = []
+        for _ in range(4):
+            bare_us += _time(bare_invoke, calls // 4)
+            handler_us += _time(through_handler, calls // 4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"handler": _percentiles(handler_us), "bare": _percentiles(bare_us)}
+
+
+def _import_seconds(statement: str) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "1", "PYTHONDONTWRITEBYTECODE": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def cold_import(runs: int = COLD_RUNS) -> dict[str, Any]:
+    handler_s: list[float] = []
+    bare_s: list[float] = []
+    _import_seconds("import handlers.predict")  # compile .pyc once, outside the samples
+    for _ in range(runs):  # alternate, so both see the same page-cache and load conditions
+        bare_s.append(_import_seconds("import boto3"))
+        handler_s.append(_import_seconds("import handlers.predict"))
+    return {"handler": handler_s, "bare": bare_s}
+
+
+def run() -> list[dict[str, Any]]:
+    """Rows: name, ratio, goal, both raw figures and their spread."""
+    warm = warm_predict()
+    cold = cold_import()
+    rows = []
+    for stat in ("p50", "p99"):
+        h, b = warm["handler"][stat], warm["bare"][stat]
+        rows.append(
+            {
+                "bench": f"warm predict {stat}",
+                "ratio": h / b,
+                "goal": 1.5 if stat == "p50" else None,
+                "unit": "us",
+                "handler": h,
+                "baseline": b,
+                "baseline_name": "boto3 invoke_endpoint",
+                "spread": (
+                    f"IQR handler {warm['handler']['iqr']:.0f} us,"
+                    f" bare {warm['bare']['iqr']:.0f} us"
+                ),
+            }
+        )
+    h50, b50 = statistics.median(cold["handler"]), statistics.median(cold["bare"])
+    rows.append(
+        {
+            "bench": "cold import (median)",
+            "ratio": h50 / b50,
+            "goal": 1.6,
+            "unit": "ms",
+            "handler": h50 * 1000,
+            "baseline": b50 * 1000,
+            "baseline_name": "import boto3",
+            "spread": (
+                f"handler {min(cold['handler']) * 1000:.0f}-{max(cold['handler']) * 1000:.0f}"
+                f" ms, boto3 {min(cold['bare']) * 1000:.0f}-{max(cold['bare']) * 1000:.0f} ms"
+            ),
+        }
+    )
+    return rows
+
+
+def main() -> None:
+    print(f"{'bench':<22} {'ratio':>6} {'goal':>6} {'handler':>10} {'baseline':>10}  spread")
+    for row in run():
+        goal = f"<={row['goal']}" if row["goal"] else "-"
+        print(
+            f"{row['bench']:<22} {row['ratio']:>5.2f}x {goal:>6} "
+            f"{row['handler']:>8.0f}{row['unit']} {row['baseline']:>8.0f}{row['unit']}  "
+            f"{row['spread']} (baseline: {row['baseline_name']})"
+        )
+
+
+if __name__ == "__main__":
+    main()

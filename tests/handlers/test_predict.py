@@ -1,0 +1,333 @@
+"""Predict and Open Inference Protocol routes through handlers.predict.handler, with the
+registry on moto and sagemaker-runtime served by a local HTTP stub."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from handler_support import Scripted, api_event, call, register, runtime_error
+
+from handlers import predict
+from handlers.config import MAX_BODY_BYTES
+
+PREDICT = "/v1/models/{model}/predict"
+SCHEMA = {
+    "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
+    "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}],
+}
+
+
+def predict_event(body='{"instances": [[1, 2]]}', **kwargs):
+    return api_event("POST", PREDICT, path_params={"model": "demo"}, body=body, **kwargs)
+
+
+@pytest.fixture
+def demo(aws_backend, lambda_context):
+    assert register("demo", lambda_context, schema=SCHEMA).status == 201
+
+
+def test_predict_returns_outputs_version_and_request_id(demo, runtime_stub, lambda_context):
+    runtime_stub.default = Scripted(
+        body=b'{"predictions": [[0.1, 0.9]]}',
+        headers={
+            "Content-Type": "application/json",
+            "X-Amzn-Invoked-Production-Variant": "v3",
+            "X-Amzn-SageMaker-Custom-Attributes": "trace=abc",
+        },
+    )
+
+    reply = call(
+        predict,
+        predict_event(headers={"X-Amzn-SageMaker-Custom-Attributes": "trace=abc"}),
+        lambda_context,
+    )
+
+    assert reply.status == 200
+    assert reply.body["outputs"] == {"predictions": [[0.1, 0.9]]}
+    assert reply.body["version"] == 3
+    assert reply.body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert reply.body["custom_attributes"] == "trace=abc"
+    sent = runtime_stub.requests[0]
+    assert sent["endpoint"] == "maas-test-demo"
+    assert sent["body"] == b'{"instances": [[1, 2]]}'
+    assert sent["headers"]["content-type"] == "application/json"
+    assert sent["headers"]["x-amzn-sagemaker-custom-attributes"] == "trace=abc"
+
+
+def test_a_pinned_version_becomes_the_target_variant(demo, runtime_stub, lambda_context):
+    reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
+
+    assert reply.status == 200
+    assert runtime_stub.requests[0]["headers"]["x-amzn-sagemaker-target-variant"] == "v1"
+
+
+def test_a_binary_npy_body_passes_through_with_its_content_type(demo, runtime_stub, lambda_context):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((1, 1, 4, 4), dtype=np.float32))
+    payload = buffer.getvalue()
+
+    reply = call(
+        predict,
+        predict_event(body=payload, headers={"Content-Type": "application/x-npy"}),
+        lambda_context,
+    )
+
+    assert reply.status == 200
+    assert runtime_stub.requests[0]["body"] == payload
+    assert runtime_stub.requests[0]["headers"]["content-type"] == "application/x-npy"
+
+
+def test_an_unsupported_content_type_is_a_415(demo, runtime_stub, lambda_context):
+    reply = call(predict, predict_event(headers={"Content-Type": "image/png"}), lambda_context)
+
+    assert reply.status == 415
+    assert runtime_stub.calls == 0
+
+
+def test_a_body_of_exactly_the_limit_is_accepted(demo, runtime_stub, lambda_context):
+    reply = call(
+        predict,
+        predict_event(body="x" * MAX_BODY_BYTES, headers={"Content-Type": "text/plain"}),
+        lambda_context,
+    )
+
+    assert reply.status == 200
+    assert len(runtime_stub.requests[0]["body"]) == MAX_BODY_BYTES
+
+
+def test_a_body_one_byte_over_the_limit_is_a_413(demo, runtime_stub, lambda_context):
+    reply = call(
+        predict,
+        predict_event(body="x" * (MAX_BODY_BYTES + 1), headers={"Content-Type": "text/plain"}),
+        lambda_context,
+    )
+
+    assert reply.status == 413
+    assert reply.body["error"]["code"] == "PayloadTooLarge"
+    assert runtime_stub.calls == 0
+
+
+def test_a_base64_body_over_the_limit_is_a_413(demo, runtime_stub, lambda_context):
+    reply = call(
+        predict,
+        predict_event(
+            body=b"\0" * (MAX_BODY_BYTES + 1), headers={"Content-Type": "application/x-npy"}
+        ),
+        lambda_context,
+    )
+
+    assert reply.status == 413
+
+
+def test_an_unknown_model_is_a_404_without_calling_sagemaker(
+    aws_backend, runtime_stub, lambda_context
+):
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 404
+    assert runtime_stub.calls == 0
+
+
+def test_predict_without_a_scope_is_a_403(demo, runtime_stub, lambda_context):
+    reply = call(predict, predict_event(scopes="openid"), lambda_context)
+
+    assert reply.status == 403
+    assert runtime_stub.calls == 0
+
+
+@pytest.mark.parametrize(
+    "status,code",
+    [(500, "InternalFailure"), (503, "ServiceUnavailable"), (400, "ThrottlingException")],
+)
+def test_transient_failures_are_retried_then_succeed(
+    demo, runtime_stub, lambda_context, status, code
+):
+    runtime_stub.script = [
+        runtime_error(status, code, "transient"),
+        runtime_error(status, code, "transient"),
+    ]
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 200
+    assert runtime_stub.calls == 3
+
+
+def test_throttling_that_outlasts_the_retries_is_a_503_with_retry_after(
+    demo, runtime_stub, lambda_context
+):
+    runtime_stub.default = runtime_error(400, "ThrottlingException", "slow down")
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 503
+    assert reply.headers["Retry-After"] == "1"
+    assert runtime_stub.calls == 3
+
+
+def test_a_model_error_is_a_502_with_the_models_message_and_not_retried(
+    demo, runtime_stub, lambda_context
+):
+    runtime_stub.default = runtime_error(
+        424,
+        "ModelError",
+        "Received server error (500) from primary",
+        OriginalStatusCode=500,
+        OriginalMessage="CUDA out of memory",
+        LogStreamArn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/x",
+    )
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 502
+    assert reply.body["error"]["code"] == "ModelError"
+    assert reply.body["error"]["message"] == "CUDA out of memory"
+    assert runtime_stub.calls == 1
+
+
+def test_a_model_that_rejects_its_input_is_a_400_with_the_models_message(
+    demo, runtime_stub, lambda_context
+):
+    runtime_stub.default = runtime_error(
+        424,
+        "ModelError",
+        "Received client error (400)",
+        OriginalStatusCode=400,
+        OriginalMessage='expected {"instances": [...]}',
+    )
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 400
+    assert reply.body["error"]["message"] == 'expected {"instances": [...]}'
+    assert runtime_stub.calls == 1
+
+
+def test_a_sagemaker_validation_error_is_a_400_and_not_retried(demo, runtime_stub, lambda_context):
+    runtime_stub.default = runtime_error(400, "ValidationError", "bad CustomAttributes")
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 400
+    assert runtime_stub.calls == 1
+
+
+def test_a_model_that_is_not_ready_is_a_503_with_retry_after(demo, runtime_stub, lambda_context):
+    runtime_stub.default = runtime_error(429, "ModelNotReadyException", "loading")
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 503
+    assert reply.body["error"]["code"] == "ModelNotReady"
+    assert int(reply.headers["Retry-After"]) > 0
+
+
+def test_a_model_slower_than_the_read_timeout_is_a_504(demo, runtime_stub, lambda_context):
+    runtime_stub.default = Scripted(delay_s=1.0)  # the stub fixture sets a 0.5 s read timeout
+
+    reply = call(predict, predict_event(), lambda_context)
+
+    assert reply.status == 504
+    assert reply.body["error"]["code"] == "Timeout"
+
+
+def test_oip_infer_answers_in_the_protocols_shape(demo, runtime_stub, lambda_context):
+    runtime_stub.default = Scripted(
+        body=json.dumps(
+            {
+                "outputs": [
+                    {
+                        "name": "probabilities",
+                        "datatype": "FP32",
+                        "shape": [1, 2],
+                        "data": [0.2, 0.8],
+                    }
+                ]
+            }
+        ).encode(),
+        headers={"Content-Type": "application/json", "X-Amzn-Invoked-Production-Variant": "v1"},
+    )
+    request = {
+        "id": "req-7",
+        "inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.5]}],
+    }
+
+    reply = call(
+        predict,
+        api_event("POST", "/v2/models/{model}/infer", path_params={"model": "demo"}, body=request),
+        lambda_context,
+    )
+
+    assert reply.status == 200
+    assert reply.body["model_name"] == "demo"
+    assert reply.body["model_version"] == "1"
+    assert reply.body["id"] == "req-7"
+    assert reply.body["outputs"][0]["data"] == [0.2, 0.8]
+    assert json.loads(runtime_stub.requests[0]["body"]) == request
+
+
+def test_oip_versioned_infer_targets_that_versions_variant(demo, runtime_stub, lambda_context):
+    runtime_stub.default = Scripted(body=b'{"outputs": []}')
+    request = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
+
+    reply = call(
+        predict,
+        api_event(
+            "POST",
+            "/v2/models/{model}/versions/{version}/infer",
+            path_params={"model": "demo", "version": "1"},
+            body=request,
+        ),
+        lambda_context,
+    )
+
+    assert reply.status == 200
+    assert runtime_stub.requests[0]["headers"]["x-amzn-sagemaker-target-variant"] == "v1"
+
+
+def test_oip_infer_without_inputs_is_a_400(demo, runtime_stub, lambda_context):
+    reply = call(
+        predict,
+        api_event(
+            "POST", "/v2/models/{model}/infer", path_params={"model": "demo"}, body={"inputs": []}
+        ),
+        lambda_context,
+    )
+
+    assert reply.status == 400
+    assert "inputs" in reply.body["error"]["message"]
+
+
+def test_oip_metadata_comes_from_the_registered_input_schema(demo, lambda_context):
+    reply = call(
+        predict,
+        api_event("GET", "/v2/models/{model}", path_params={"model": "demo"}),
+        lambda_context,
+    )
+
+    assert reply.status == 200
+    assert reply.body["inputs"] == SCHEMA["inputs"]
+    assert reply.body["outputs"] == SCHEMA["outputs"]
+
+
+def test_oip_health_routes_answer(aws_backend, lambda_context):
+    live = call(predict, api_event("GET", "/v2/health/live"), lambda_context)
+    ready = call(predict, api_event("GET", "/v2/health/ready"), lambda_context)
+
+    assert (live.status, live.body) == (200, {"live": True})
+    assert (ready.status, ready.body) == (200, {"ready": True})
+
+
+def test_oip_model_ready_is_a_503_while_the_endpoint_does_not_exist(demo, lambda_context):
+    reply = call(
+        predict,
+        api_event("GET", "/v2/models/{model}/ready", path_params={"model": "demo"}),
+        lambda_context,
+    )
+
+    assert reply.status == 503
+    assert reply.body["error"]["code"] == "ModelNotReady"

@@ -1,0 +1,190 @@
+"""Registry routes through handlers.registry.handler, against moto."""
+
+from __future__ import annotations
+
+from handler_support import ADMIN, api_event, call, parallel_calls, register, registration_event
+
+from handlers import registry
+
+
+def test_registering_a_version_creates_the_model_and_numbers_from_one(aws_backend, lambda_context):
+    reply = register("demo", lambda_context)
+
+    assert reply.status == 201
+    assert reply.body["version"] == 1
+    model = call(
+        registry,
+        api_event("GET", "/v1/models/{model}", path_params={"model": "demo"}),
+        lambda_context,
+    )
+    assert model.status == 200
+    assert model.body["latest_version"] == 1
+    assert model.body["endpoint_name"] == "maas-test-demo"
+
+
+def test_versions_are_monotonic_and_listed_newest_first(aws_backend, lambda_context):
+    for key in ("a", "b", "c"):
+        assert register("demo", lambda_context, key=key).status == 201
+
+    older = register("demo", lambda_context, version=2, key="older")
+    listing = call(
+        registry,
+        api_event("GET", "/v1/models/{model}/versions", path_params={"model": "demo"}),
+        lambda_context,
+    )
+
+    assert older.status == 409
+    assert [v["version"] for v in listing.body["items"]] == [3, 2, 1]
+
+
+def test_replaying_an_idempotency_key_returns_the_first_result_and_registers_nothing_new(
+    aws_backend, lambda_context
+):
+    first = register("demo", lambda_context, key="same")
+    replay = register("demo", lambda_context, key="same")
+
+    assert first.status == replay.status == 201
+    assert replay.body == first.body
+    model = call(
+        registry,
+        api_event("GET", "/v1/models/{model}", path_params={"model": "demo"}),
+        lambda_context,
+    )
+    assert model.body["latest_version"] == 1
+
+
+def test_twenty_parallel_registrations_of_one_version_give_one_201_and_nineteen_409(
+    moto_server, lambda_context
+):
+    events = [registration_event("demo", version=1, key=f"racer-{i}") for i in range(20)]
+
+    replies = parallel_calls(registry, events, lambda_context)
+
+    statuses = sorted(r.status for r in replies)
+    assert statuses == [201] + [409] * 19
+    assert all(r.body["error"]["code"] == "Conflict" for r in replies if r.status == 409)
+
+
+def test_models_are_paginated_with_an_opaque_token(aws_backend, lambda_context):
+    for name in ("alpha", "beta", "gamma"):
+        register(name, lambda_context)
+
+    first = call(registry, api_event("GET", "/v1/models", query={"limit": "2"}), lambda_context)
+    second = call(
+        registry,
+        api_event(
+            "GET", "/v1/models", query={"limit": "2", "next_token": first.body["next_token"]}
+        ),
+        lambda_context,
+    )
+
+    assert [m["name"] for m in first.body["items"]] == ["alpha", "beta"]
+    assert [m["name"] for m in second.body["items"]] == ["gamma"]
+
+
+def test_a_forged_page_token_is_a_400(aws_backend, lambda_context):
+    reply = call(
+        registry,
+        api_event("GET", "/v1/models", query={"next_token": "bm90LWpzb24"}),
+        lambda_context,
+    )
+
+    assert reply.status == 400
+    assert reply.body["error"]["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def test_an_unknown_model_is_a_404(aws_backend, lambda_context):
+    reply = call(
+        registry,
+        api_event("GET", "/v1/models/{model}", path_params={"model": "nope"}),
+        lambda_context,
+    )
+
+    assert reply.status == 404
+    assert reply.body["error"]["code"] == "NotFound"
+
+
+def test_registering_without_the_admin_scope_is_a_403_even_with_an_invalid_body(
+    aws_backend, lambda_context
+):
+    event = api_event(
+        "POST",
+        "/v1/models/{model}/versions",
+        path_params={"model": "demo"},
+        body={"nonsense": True},
+        headers={"Idempotency-Key": "k"},
+        scopes="maas/invoke",
+    )
+
+    reply = call(registry, event, lambda_context)
+
+    assert reply.status == 403
+    assert reply.body["error"]["code"] == "Forbidden"
+
+
+def test_an_invalid_body_is_a_400_with_pydantics_message(aws_backend, lambda_context):
+    event = api_event(
+        "POST",
+        "/v1/models/{model}/versions",
+        path_params={"model": "demo"},
+        body={"artifact_uri": "http://elsewhere/model.tar.gz", "recipe": "image-cnn"},
+        headers={"Idempotency-Key": "k"},
+        scopes=ADMIN,
+    )
+
+    reply = call(registry, event, lambda_context)
+
+    assert reply.status == 400
+    assert "artifact_uri" in reply.body["error"]["message"]
+    assert "pattern" in reply.body["error"]["message"]
+
+
+def test_an_artifact_outside_the_artifact_bucket_is_a_400(aws_backend, lambda_context):
+    event = api_event(
+        "POST",
+        "/v1/models/{model}/versions",
+        path_params={"model": "demo"},
+        body={"artifact_uri": "s3://someone-else/model.tar.gz", "recipe": "image-cnn"},
+        headers={"Idempotency-Key": "k"},
+        scopes=ADMIN,
+    )
+
+    assert call(registry, event, lambda_context).status == 400
+
+
+def test_registering_without_an_idempotency_key_is_a_400(aws_backend, lambda_context):
+    event = api_event(
+        "POST",
+        "/v1/models/{model}/versions",
+        path_params={"model": "demo"},
+        body={"artifact_uri": "s3://maas-test-artifacts/m.tar.gz", "recipe": "image-cnn"},
+        scopes=ADMIN,
+    )
+
+    reply = call(registry, event, lambda_context)
+
+    assert reply.status == 400
+    assert reply.body["error"]["code"] == "IdempotencyKeyMissing"
+
+
+def test_a_form_encoded_body_is_a_415(aws_backend, lambda_context):
+    event = api_event(
+        "POST",
+        "/v1/models/{model}/versions",
+        path_params={"model": "demo"},
+        body="artifact_uri=x",
+        scopes=ADMIN,
+        headers={"Idempotency-Key": "k", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert call(registry, event, lambda_context).status == 415
+
+
+def test_a_bad_model_name_is_a_400(aws_backend, lambda_context):
+    reply = call(
+        registry,
+        api_event("GET", "/v1/models/{model}", path_params={"model": "Bad_Name"}),
+        lambda_context,
+    )
+
+    assert reply.status == 400

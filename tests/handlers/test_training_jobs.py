@@ -1,0 +1,184 @@
+"""Training-job routes through handlers.training_jobs.handler, against moto."""
+
+from __future__ import annotations
+
+from handler_support import (
+    ADMIN,
+    DATA,
+    KMS,
+    api_event,
+    call,
+    parallel_calls,
+    session,
+    training_body,
+    training_event,
+)
+
+from handlers import training_jobs
+
+
+def test_starting_a_job_sets_every_guardrail_on_create_training_job(
+    sagemaker_calls, lambda_context
+):
+    reply = call(training_jobs, training_event(training_body()), lambda_context)
+
+    assert reply.status == 201
+    sent = sagemaker_calls.last("CreateTrainingJob")
+    assert sent["TrainingJobName"] == reply.body["id"]
+    assert sent["TrainingJobName"].startswith("maas-test-demo-")
+    assert len(sent["TrainingJobName"]) <= 63
+    assert sent["EnableNetworkIsolation"] is True
+    assert sent["EnableManagedSpotTraining"] is True
+    assert sent["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert sent["OutputDataConfig"]["KmsKeyId"] == KMS
+    assert sent["ResourceConfig"]["VolumeKmsKeyId"] == KMS
+    assert sent["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    assert sent["CheckpointConfig"]["S3Uri"].startswith("s3://maas-test-artifacts/checkpoints/")
+    assert sent["EnableInterContainerTrafficEncryption"] is False
+    names = [m["Name"] for m in sent["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert "validation:accuracy" in names
+    hps = sent["HyperParameters"]
+    assert hps["sagemaker_program"] == "train.py"
+    assert hps["recipe"] == "image-cnn"
+    assert (hps["epochs"], hps["lr"], hps["amp"]) == ("3", "0.001", "true")
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in sent["InputDataConfig"]
+    }
+    assert channels["train"] == f"s3://{DATA}/mnist/train/"
+    assert channels["code"] == "s3://maas-test-artifacts/code/sourcedir.tar.gz"
+    assert hps["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
+
+
+def test_a_multi_instance_job_encrypts_inter_container_traffic_and_runs_torch_distributed(
+    sagemaker_calls, lambda_context
+):
+    reply = call(training_jobs, training_event(training_body(instance_count=2)), lambda_context)
+
+    assert reply.status == 201
+    sent = sagemaker_calls.last("CreateTrainingJob")
+    assert sent["EnableInterContainerTrafficEncryption"] is True
+    assert sent["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
+
+
+def test_a_started_job_can_be_read_and_listed(sagemaker_calls, lambda_context):
+    job_id = call(training_jobs, training_event(training_body()), lambda_context).body["id"]
+
+    one = call(
+        training_jobs,
+        api_event(
+            "GET", "/v1/training-jobs/{job_id}", path_params={"job_id": job_id}, scopes=ADMIN
+        ),
+        lambda_context,
+    )
+    listing = call(
+        training_jobs, api_event("GET", "/v1/training-jobs", scopes=ADMIN), lambda_context
+    )
+
+    assert one.status == 200
+    assert one.body["status"] == "InProgress"
+    assert [j["id"] for j in listing.body["items"]] == [job_id]
+
+
+def test_stopping_a_job_calls_stop_training_job(sagemaker_calls, lambda_context):
+    job_id = call(training_jobs, training_event(training_body()), lambda_context).body["id"]
+    sagemaker_calls.answers["StopTrainingJob"] = {}  # moto does not implement it
+
+    reply = call(
+        training_jobs,
+        api_event(
+            "DELETE", "/v1/training-jobs/{job_id}", path_params={"job_id": job_id}, scopes=ADMIN
+        ),
+        lambda_context,
+    )
+
+    assert reply.status == 202
+    assert sagemaker_calls.last("StopTrainingJob")["TrainingJobName"] == job_id
+
+
+def test_an_unknown_job_is_a_404(aws_backend, lambda_context):
+    reply = call(
+        training_jobs,
+        api_event(
+            "GET", "/v1/training-jobs/{job_id}", path_params={"job_id": "nope"}, scopes=ADMIN
+        ),
+        lambda_context,
+    )
+
+    assert reply.status == 404
+
+
+def test_a_cpu_instance_is_refused(sagemaker_calls, lambda_context):
+    reply = call(
+        training_jobs, training_event(training_body(instance_type="ml.m5.xlarge")), lambda_context
+    )
+
+    assert reply.status == 400
+    assert "GPU" in reply.body["error"]["message"]
+    assert "CreateTrainingJob" not in sagemaker_calls.requests
+
+
+def test_a_dataset_outside_the_data_bucket_is_refused(sagemaker_calls, lambda_context):
+    body = training_body(datasets={"train": "s3://someone-elses-bucket/data/"})
+
+    reply = call(training_jobs, training_event(body), lambda_context)
+
+    assert reply.status == 400
+    assert "CreateTrainingJob" not in sagemaker_calls.requests
+
+
+def test_a_malformed_dataset_uri_is_a_400(aws_backend, lambda_context):
+    reply = call(
+        training_jobs,
+        training_event(training_body(datasets={"train": "/etc/passwd"})),
+        lambda_context,
+    )
+
+    assert reply.status == 400
+
+
+def test_an_unknown_threshold_metric_is_refused(sagemaker_calls, lambda_context):
+    body = training_body(metric_threshold={"metric": "validation:f1", "value": 0.5})
+
+    assert call(training_jobs, training_event(body), lambda_context).status == 400
+
+
+def test_starting_a_job_needs_an_idempotency_key(sagemaker_calls, lambda_context):
+    reply = call(training_jobs, training_event(training_body(), key=None), lambda_context)
+
+    assert reply.status == 400
+    assert reply.body["error"]["code"] == "IdempotencyKeyMissing"
+
+
+def test_training_routes_need_the_admin_scope(aws_backend, lambda_context):
+    start = call(
+        training_jobs, training_event(training_body(), scopes="maas/invoke"), lambda_context
+    )
+    listing = call(
+        training_jobs, api_event("GET", "/v1/training-jobs", scopes="maas/invoke"), lambda_context
+    )
+
+    assert (start.status, listing.status) == (403, 403)
+
+
+def test_a_key_reused_with_another_body_is_a_409(sagemaker_calls, lambda_context):
+    call(training_jobs, training_event(training_body(), key="k1"), lambda_context)
+
+    reply = call(training_jobs, training_event(training_body(spot=False), key="k1"), lambda_context)
+
+    assert reply.status == 409
+    assert reply.body["error"]["code"] == "IdempotencyKeyReused"
+    assert len(sagemaker_calls.requests["CreateTrainingJob"]) == 1
+
+
+def test_twenty_parallel_starts_with_one_idempotency_key_start_exactly_one_job(
+    moto_server, lambda_context
+):
+    events = [training_event(training_body(), key="one-key") for _ in range(20)]
+
+    replies = parallel_calls(training_jobs, events, lambda_context)
+
+    jobs = session().client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    assert len(jobs) == 1
+    assert {r.status for r in replies} <= {201, 409}
+    started = {r.body["id"] for r in replies if r.status == 201}
+    assert started == {jobs[0]["TrainingJobName"]}
