@@ -1,0 +1,79 @@
+"""Builds the CDK app for one or more stages from cdk.json context, with cdk-nag attached.
+app.py calls this; the infra tests call it too, so both synthesise the very same thing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from infra.config import StageConfig
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402  (jsii reads the variables above when it starts)
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
+
+from infra.images import resolve_images  # noqa: E402
+from infra.openapi_routes import load_routes  # noqa: E402
+from infra.packaging import build_sourcedir, stage_lambda_code  # noqa: E402
+from infra.stack import Inputs, MaasStack  # noqa: E402
+
+STAGES_KEY = "maas:stages"
+LAYER_KEY = "maas:powertools_layer_version"
+
+
+def stage_names(context: dict[str, Any], requested: str | None) -> list[str]:
+    stages = context.get(STAGES_KEY) or {}
+    if requested:
+        return [requested]
+    return sorted(stages)
+
+
+def build_app(
+    *,
+    repo_root: Path,
+    context: dict[str, Any],
+    stages: list[str],
+    outdir: str | None = None,
+    openapi_path: Path | None = None,
+) -> cdk.App:
+    app = cdk.App(outdir=outdir, context=context)
+    build_dir = Path(app.outdir) / ".maas-build"
+    routes = load_routes(openapi_path or repo_root / "openapi.json")
+    code_dir = stage_lambda_code(
+        repo_root / "handlers", openapi_path or repo_root / "openapi.json", build_dir / "lambda"
+    )
+    sourcedir = build_sourcedir(repo_root / "training", build_dir / "sourcedir.tar.gz")
+    for stage in stages:
+        config = StageConfig.from_context(stage, context[STAGES_KEY])
+        images = resolve_images(
+            region=config.region,
+            framework_version=config.framework_version,
+            py_version=config.py_version,
+            instance_type=config.training_instance_type,
+        )
+        inputs = Inputs(
+            routes=routes,
+            images=images,
+            lambda_code_dir=code_dir,
+            sourcedir_archive=sourcedir,
+            registry_schema=repo_root / "handlers" / "registry_schema.json",
+            metric_definitions=repo_root / "training" / "metric_definitions.json",
+            powertools_layer_version=int(context[LAYER_KEY]),
+        )
+        account = config.account or os.environ.get("CDK_DEFAULT_ACCOUNT")
+        stack = MaasStack(
+            app,
+            config.resource_prefix,
+            config=config,
+            inputs=inputs,
+            env=cdk.Environment(account=account, region=config.region),
+            description=f"maas platform, stage {stage}",
+            termination_protection=config.retain_data,
+        )
+        cdk.Tags.of(stack).add("project", "maas")
+        cdk.Tags.of(stack).add("stage", stage)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(), ServerlessChecks())
+    return app

@@ -1,0 +1,147 @@
+"""The REST API. Every method comes from openapi.json: its path becomes resources, its first
+tag picks the route group's function, and its scopes gate it behind the Cognito authorizer.
+Each client gets an API key on its own usage plan for throttling and a daily quota."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.client_auth import ClientAuth
+from infra.config import ApiClient
+from infra.nag import acknowledge, skip_checkov
+from infra.openapi_routes import Route, binary_media_types
+
+ERROR_BODY = (
+    '{"error": {"code": "$context.error.responseType", '
+    '"message": $context.error.messageString}, "request_id": "$context.requestId"}'
+)
+
+
+class FrontDoor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage_name: str,
+        routes: list[Route],
+        functions: dict[str, lambda_.IFunction],
+        auth: ClientAuth,
+        clients: tuple[ApiClient, ...],
+        rate_limit: float,
+        burst_limit: int,
+        encryption_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention,
+            encryption_key=encryption_key,
+            removal_policy=removal_policy,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="maas: predict, registry, deployments and training jobs",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            binary_media_types=binary_media_types(routes),
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=rate_limit,
+                throttling_burst_limit=burst_limit,
+            ),
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4",
+            "API Gateway's account-level logging role needs this AWS service-role "
+            "policy; it only lets API Gateway write its own CloudWatch logs.",
+            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs",
+        )
+        skip_checkov(
+            self.api.deployment_stage,
+            "CKV_AWS_120",
+            "No response caching: predictions and registry reads are per caller and "
+            "must be fresh; a cache could hand one client's result to another.",
+        )
+        for kind in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
+            self.api.add_gateway_response(
+                f"{kind.response_type}-json", type=kind, templates={"application/json": ERROR_BODY}
+            )
+        self.authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self, "Authorizer", cognito_user_pools=[auth.user_pool]
+        )
+        self._add_routes(routes, functions)
+        self.api_keys = {c.name: self._usage_plan(c) for c in clients}
+
+    def _add_routes(self, routes: list[Route], functions: dict[str, lambda_.IFunction]) -> None:
+        validator = self.api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True
+        )
+        json_object = self.api.add_model(
+            "JsonObject",
+            content_type="application/json",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT
+            ),
+        )
+        integrations = {
+            g: apigw.LambdaIntegration(f, allow_test_invoke=False) for g, f in functions.items()
+        }
+        for route in routes:
+            params = {f"method.request.querystring.{q}": True for q in route.required_query}
+            params |= {f"method.request.header.{h}": True for h in route.required_headers}
+            self.api.root.resource_for_path(route.path).add_method(
+                route.method,
+                integrations[route.group],
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                authorization_scopes=list(route.scopes),
+                api_key_required=True,
+                request_validator=validator,
+                operation_name=route.operation_id,
+                request_parameters=params or None,
+                # Only a JSON-only body gets a gateway model: a model would be applied to other
+                # content types too, and predict also takes npy and text bodies.
+                request_models={"application/json": json_object} if route.json_only_body else None,
+            )
+
+    def _usage_plan(self, client: ApiClient) -> apigw.IApiKey:
+        plan = self.api.add_usage_plan(
+            f"{client.name}-plan",
+            name=client.name,
+            throttle=apigw.ThrottleSettings(
+                rate_limit=client.rate_limit, burst_limit=client.burst_limit
+            ),
+            quota=apigw.QuotaSettings(limit=client.quota_per_day, period=apigw.Period.DAY),
+        )
+        plan.add_api_stage(stage=self.api.deployment_stage)
+        key = self.api.add_api_key(f"{client.name}-key", description=f"maas client {client.name}")
+        plan.add_api_key(key)
+        return key

@@ -1,0 +1,163 @@
+"""One real-time SageMaker endpoint for a model declared in config. Bumping the declared
+version replaces the Model and EndpointConfig, and CloudFormation's endpoint update then runs
+a blue/green canary that rolls back by itself when the 5xx or p99-latency alarm fires."""
+
+from __future__ import annotations
+
+import hashlib
+
+from aws_cdk import Duration
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from infra.artifact_store import ArtifactStore
+from infra.config import Alarms, DeclaredModel
+from infra.training_platform import TrainingPlatform
+
+
+class ModelEndpoint(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: DeclaredModel,
+        store: ArtifactStore,
+        platform: TrainingPlatform,
+        alarms: Alarms,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        prefix, variant = platform.resource_prefix, f"v{model.version}"
+        self.endpoint_name = f"{prefix}-{model.name}"
+        image, artifact = platform.images.inference, model.artifact_key
+        fingerprint = hashlib.sha256(f"{image}|{artifact}".encode()).hexdigest()[:6]
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            model_name=f"{self.endpoint_name}-{variant}-{fingerprint}",
+            execution_role_arn=platform.role.role_arn,
+            enable_network_isolation=True,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image,
+                model_data_url=store.artifacts.s3_url_for_object(artifact),
+                environment={
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                },
+            ),
+        )
+        self.model.node.add_dependency(platform.role)
+        self.config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=store.key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=variant,
+                    model_name=self.model.attr_model_name,
+                    instance_type=model.instance_type,
+                    initial_instance_count=model.initial_instance_count,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=True,
+                initial_sampling_percentage=model.capture_percent,
+                destination_s3_uri=store.capture.s3_url_for_object(model.name),
+                kms_key_id=store.key.key_arn,
+                capture_options=[
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode)
+                    for mode in ("Input", "Output")
+                ],
+            ),
+        )
+        self.rollback_alarms = self._alarms(variant, alarms)
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=self.config.attr_endpoint_config_name,
+            deployment_config=self._canary(model),
+        )
+        self._scale(model, variant)
+
+    def _alarms(self, variant: str, alarms: Alarms) -> list[cw.Alarm]:
+        dims = {"EndpointName": self.endpoint_name, "VariantName": variant}
+        errors = cw.Metric(
+            namespace="AWS/SageMaker",
+            metric_name="Invocation5XXErrors",
+            dimensions_map=dims,
+            statistic="Sum",
+            period=Duration.minutes(1),
+        )
+        latency = cw.Metric(
+            namespace="AWS/SageMaker",
+            metric_name="ModelLatency",
+            dimensions_map=dims,
+            statistic="p99",
+            period=Duration.minutes(1),
+        )
+        return [
+            cw.Alarm(
+                self,
+                "ErrorsAlarm",
+                alarm_name=f"{self.endpoint_name}-5xx",
+                metric=errors,
+                threshold=alarms.model_5xx_per_min,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            # ModelLatency is reported in microseconds.
+            cw.Alarm(
+                self,
+                "LatencyAlarm",
+                alarm_name=f"{self.endpoint_name}-p99-latency",
+                metric=latency,
+                threshold=alarms.model_p99_latency_ms * 1000,
+                evaluation_periods=2,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+
+    def _canary(self, model: DeclaredModel) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+        routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+            type="CANARY",
+            canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                type="CAPACITY_PERCENT", value=model.canary_percent
+            ),
+            wait_interval_in_seconds=model.canary_wait_s,
+        )
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=routing,
+                termination_wait_in_seconds=120,
+                maximum_execution_timeout_in_seconds=max(1800, 2 * model.canary_wait_s + 900),
+            ),
+            auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name)
+                    for a in self.rollback_alarms
+                ]
+            ),
+        )
+
+    def _scale(self, model: DeclaredModel, variant: str) -> None:
+        self.scalable_target = autoscaling.ScalableTarget(
+            self,
+            "ScalableTarget",
+            service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=model.min_instances,
+            max_capacity=model.max_instances,
+        )
+        self.scalable_target.node.add_dependency(self.endpoint)
+        self.scalable_target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            target_value=model.target_invocations_per_instance,
+            scale_in_cooldown=Duration.seconds(model.scale_in_cooldown_s),
+            scale_out_cooldown=Duration.seconds(model.scale_out_cooldown_s),
+        )

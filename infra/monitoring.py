@@ -1,0 +1,125 @@
+"""A dashboard for the API, the endpoints and training, and alarms on an encrypted SNS topic."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import Alarms
+
+FIVE_MIN = Duration.minutes(5)
+
+
+def _endpoint_search(prefix: str, metric: str, stat: str) -> cw.MathExpression:
+    # SEARCH covers endpoints the API deploys at run time, not only those declared in config.
+    query = (
+        f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} MetricName="{metric}" '
+        f"EndpointName=\"{prefix}-\"', '{stat}', 300)"
+    )
+    return cw.MathExpression(expression=query, label=metric, period=FIVE_MIN)
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        resource_prefix: str,
+        api: apigw.RestApi,
+        encryption_key: kms.IKey,
+        thresholds: Alarms,
+        alarm_email: str | None,
+        dead_letters: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "AlarmTopic", master_key=encryption_key, enforce_ssl=True)
+        encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self.training_failures = events.Rule(
+            self,
+            "TrainingFailed",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Training Job State Change"],
+                detail={
+                    "TrainingJobName": [{"prefix": f"{resource_prefix}-"}],
+                    "TrainingJobStatus": ["Failed"],
+                },
+            ),
+        )
+        self.training_failures.add_target(
+            targets.SnsTopic(self.topic, dead_letter_queue=dead_letters)
+        )
+        failed = cw.Metric(
+            namespace="AWS/Events",
+            metric_name="TriggeredRules",
+            statistic="Sum",
+            dimensions_map={"RuleName": self.training_failures.rule_name},
+            period=Duration.hours(1),
+            label="training jobs failed",
+        )
+        self.alarms = [
+            api.metric_server_error(period=FIVE_MIN, statistic="Sum").create_alarm(
+                self,
+                "Api5xx",
+                threshold=thresholds.api_5xx_per_5min,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            api.metric_latency(period=FIVE_MIN, statistic="p99").create_alarm(
+                self,
+                "ApiLatency",
+                threshold=thresholds.api_p99_latency_ms,
+                evaluation_periods=3,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            failed.create_alarm(
+                self,
+                "TrainingFailures",
+                threshold=thresholds.training_failures_per_hour,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in self.alarms:
+            alarm.add_alarm_action(actions.SnsAction(self.topic))
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=resource_prefix)
+        graph = cw.GraphWidget
+        self.dashboard.add_widgets(
+            graph(
+                title="API errors",
+                left=[
+                    api.metric_client_error(period=FIVE_MIN),
+                    api.metric_server_error(period=FIVE_MIN),
+                ],
+            ),
+            graph(title="API latency p99 (ms)", left=[api.metric_latency(statistic="p99")]),
+            graph(
+                title="Endpoint invocations",
+                left=[_endpoint_search(resource_prefix, "Invocations", "Sum")],
+            ),
+            graph(
+                title="Model latency p99 (us)",
+                left=[_endpoint_search(resource_prefix, "ModelLatency", "p99")],
+            ),
+            graph(
+                title="Model errors",
+                left=[
+                    _endpoint_search(resource_prefix, "Invocation5XXErrors", "Sum"),
+                    _endpoint_search(resource_prefix, "Invocation4XXErrors", "Sum"),
+                ],
+            ),
+            graph(title="Training failures", left=[failed]),
+        )

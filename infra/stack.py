@@ -1,0 +1,199 @@
+"""The one stack: it builds each capability's construct and wires grants, events and outputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.api_functions import ApiFunctions
+from infra.artifact_store import ArtifactStore
+from infra.client_auth import ClientAuth
+from infra.config import StageConfig
+from infra.front_door import FrontDoor
+from infra.images import ContainerImages
+from infra.model_endpoint import ModelEndpoint
+from infra.model_registry import ModelRegistry
+from infra.monitoring import Monitoring
+from infra.openapi_routes import Route
+from infra.permissions import grant_route_permissions
+from infra.training_platform import TrainingPlatform
+from infra.web_firewall import WebFirewall
+
+LOG_RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the stack reads from the rest of the repository, as files and folders only."""
+
+    routes: list[Route]
+    images: ContainerImages
+    lambda_code_dir: Path
+    sourcedir_archive: Path
+    registry_schema: Path
+    metric_definitions: Path
+    powertools_layer_version: int
+
+
+class MaasStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, inputs: Inputs, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        retention = LOG_RETENTION[config.log_retention_days]
+        store = ArtifactStore(
+            self,
+            "ArtifactStore",
+            removal_policy=removal,
+            capture_retention=Duration.days(config.capture_retention_days),
+        )
+        store.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+        registry = ModelRegistry(
+            self,
+            "ModelRegistry",
+            schema_file=inputs.registry_schema,
+            encryption_key=store.key,
+            deletion_protection=config.retain_data,
+            removal_policy=removal,
+        )
+        platform = TrainingPlatform(
+            self,
+            "TrainingPlatform",
+            store=store,
+            resource_prefix=config.resource_prefix,
+            images=inputs.images,
+            sourcedir_archive=inputs.sourcedir_archive,
+            metric_definitions_file=inputs.metric_definitions,
+        )
+        functions = ApiFunctions(
+            self,
+            "Functions",
+            code_dir=inputs.lambda_code_dir,
+            powertools_layer_version=inputs.powertools_layer_version,
+            environment=self._handler_environment(config, store, registry, platform),
+            encryption_key=store.key,
+            event_dead_letters=platform.dead_letters,
+            log_retention=retention,
+            removal_policy=removal,
+        )
+        grant_route_permissions(
+            functions.functions, table=registry.table, store=store, platform=platform
+        )
+        platform.send_state_changes_to(functions.events)
+        for model in config.models:
+            ModelEndpoint(
+                self,
+                f"Endpoint-{model.name}",
+                model=model,
+                store=store,
+                platform=platform,
+                alarms=config.alarms,
+            )
+        auth = ClientAuth(
+            self,
+            "ClientAuth",
+            resource_prefix=config.resource_prefix,
+            clients=config.clients,
+            removal_policy=removal,
+            deletion_protection=config.retain_data,
+        )
+        door = FrontDoor(
+            self,
+            "FrontDoor",
+            stage_name=config.stage,
+            routes=inputs.routes,
+            functions=dict(functions.route_groups),
+            auth=auth,
+            clients=config.clients,
+            rate_limit=config.stage_rate_limit,
+            burst_limit=config.stage_burst_limit,
+            encryption_key=store.key,
+            log_retention=retention,
+            removal_policy=removal,
+        )
+        WebFirewall(
+            self,
+            "WebFirewall",
+            resource_prefix=config.resource_prefix,
+            protected_arn=door.api.deployment_stage.stage_arn,
+            requests_per_5min_per_ip=config.waf_requests_per_5min_per_ip,
+            log_retention=retention,
+            encryption_key=store.key,
+            removal_policy=removal,
+        )
+        Monitoring(
+            self,
+            "Monitoring",
+            resource_prefix=config.resource_prefix,
+            api=door.api,
+            encryption_key=store.key,
+            thresholds=config.alarms,
+            alarm_email=config.alarm_email,
+            dead_letters=platform.dead_letters,
+        )
+        self._outputs(door, auth)
+
+    @staticmethod
+    def _handler_environment(
+        config: StageConfig,
+        store: ArtifactStore,
+        registry: ModelRegistry,
+        platform: TrainingPlatform,
+    ) -> dict[str, str]:
+        return {
+            "REGISTRY_TABLE": registry.table.table_name,
+            "RESOURCE_PREFIX": config.resource_prefix,
+            "ARTIFACT_BUCKET": store.artifacts.bucket_name,
+            "DATA_BUCKET": store.data.bucket_name,
+            "CAPTURE_BUCKET": store.capture.bucket_name,
+            "KMS_KEY_ARN": store.key.key_arn,
+            "SAGEMAKER_ROLE_ARN": platform.role.role_arn,
+            "TRAINING_IMAGE_URI": platform.images.training,
+            "INFERENCE_IMAGE_URI": platform.images.inference,
+            "TRAINING_INSTANCE_TYPE": config.training_instance_type,
+            "SOURCE_DIR_S3_URI": platform.sourcedir.s3_object_url,
+            "METRIC_DEFINITIONS": json.dumps(platform.metric_definitions, separators=(",", ":")),
+            "POWERTOOLS_METRICS_NAMESPACE": "maas",
+        }
+
+    def _outputs(self, door: FrontDoor, auth: ClientAuth) -> None:
+        CfnOutput(self, "ApiUrl", value=door.api.url, description="base URL of the API")
+        CfnOutput(
+            self,
+            "TokenUrl",
+            value=auth.token_url,
+            description="OAuth2 token endpoint (client_credentials)",
+        )
+        for name, client in auth.app_clients.items():
+            CfnOutput(
+                self,
+                f"ClientId{_camel(name)}",
+                value=client.user_pool_client_id,
+                description=f"app client id of {name}; its secret is in the Cognito console",
+            )
+        for name, key in door.api_keys.items():
+            CfnOutput(
+                self,
+                f"ApiKeyId{_camel(name)}",
+                value=key.key_id,
+                description=f"API key id of {name}: aws apigateway get-api-key --include-value",
+            )
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))

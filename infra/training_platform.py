@@ -1,0 +1,171 @@
+"""What SageMaker needs to train and serve: the execution role, the Deep Learning Container
+images, the training code asset, the metric definitions, and the state-change event rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Aws, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.artifact_store import ArtifactStore
+from infra.images import ContainerImages
+from infra.nag import (
+    acknowledge,
+    acknowledge_iam5,
+    bucket_objects_finding,
+    grant_action_findings,
+    scoped_arn_finding,
+)
+
+
+class TrainingPlatform(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        store: ArtifactStore,
+        resource_prefix: str,
+        images: ContainerImages,
+        sourcedir_archive: Path,
+        metric_definitions_file: Path,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.resource_prefix = resource_prefix
+        self.images = images
+        self.metric_definitions = json.loads(metric_definitions_file.read_text())
+        self.sourcedir = s3_assets.Asset(self, "SourceDir", path=str(sourcedir_archive))
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker execution role for {resource_prefix} jobs and endpoints",
+        )
+        store.data.grant_read(self.role)
+        store.artifacts.grant_read_write(self.role)
+        store.capture.grant_write(self.role)
+        # Exactly the one archive, not the whole CDK asset bucket.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:s3:::{self.sourcedir.s3_bucket_name}/"
+                    f"{self.sourcedir.s3_object_key}"
+                ],
+            )
+        )
+        self._grant_runtime_basics()
+        acknowledge_iam5(
+            self.role,
+            {
+                **grant_action_findings(),
+                **bucket_objects_finding(store.data, "training data"),
+                **bucket_objects_finding(store.artifacts, "model artifacts and checkpoints"),
+                **bucket_objects_finding(store.capture, "endpoint data capture"),
+                "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no "
+                "resource-level permissions; PutMetricData is held to the "
+                "/aws/sagemaker/* namespaces by a condition.",
+                **scoped_arn_finding(
+                    Stack.of(self),
+                    "logs",
+                    "log-group:/aws/sagemaker/*",
+                    "SageMaker names its job and endpoint log groups itself, "
+                    "under /aws/sagemaker/; nothing else is writable.",
+                ),
+            },
+        )
+        self.dead_letters = sqs.Queue(
+            self,
+            "StateChangeDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=store.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "This queue is the dead-letter queue of the state-change targets and of the "
+            "event handler; there is no further queue to redrive into.",
+        )
+        store.key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+
+    def _grant_runtime_basics(self) -> None:
+        stack = Stack.of(self)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=self.images.repository_arns(),
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="/aws/sagemaker/*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+
+    def send_state_changes_to(self, handler: lambda_.IFunction) -> list[events.Rule]:
+        """Routes SageMaker training-job and endpoint state changes for our prefix to `handler`;
+        events that still fail after retries land in the dead-letter queue."""
+        prefix = [{"prefix": f"{self.resource_prefix}-"}]
+        patterns = {
+            "TrainingJobStateChange": (
+                "SageMaker Training Job State Change",
+                {"TrainingJobName": prefix},
+            ),
+            "EndpointStateChange": ("SageMaker Endpoint State Change", {"EndpointName": prefix}),
+        }
+        rules = []
+        for rule_id, (detail_type, detail) in patterns.items():
+            rule = events.Rule(
+                self,
+                rule_id,
+                event_pattern=events.EventPattern(
+                    source=["aws.sagemaker"], detail_type=[detail_type], detail=detail
+                ),
+            )
+            rule.add_target(
+                targets.LambdaFunction(
+                    handler,
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            )
+            rules.append(rule)
+        return rules

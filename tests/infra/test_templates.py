@@ -1,0 +1,427 @@
+"""CDK assertions on the synthesised stacks, for each stage: the security- and behaviour-
+relevant properties of every construct. Never on logical-ID hashes."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from infra.openapi_routes import load_routes
+
+from .conftest import TEST_MODEL, openapi_document
+
+
+def test_every_data_bucket_uses_the_platform_kms_key_and_logs_access(template):
+    template.resource_count_is("AWS::S3::Bucket", 4)
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": Match.any_value(),
+                        },
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+            "LoggingConfiguration": Match.object_like({"DestinationBucketName": Match.any_value()}),
+            "VersioningConfiguration": {"Status": "Enabled"},
+        },
+    )
+
+
+def test_every_bucket_blocks_public_access_and_has_lifecycle_rules(template):
+    for props in template.find_resources("AWS::S3::Bucket").values():
+        props = props["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["LifecycleConfiguration"]["Rules"]
+
+
+def test_every_bucket_policy_denies_requests_without_tls(template):
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 4
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_kms_key_rotates(template):
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_registry_table_has_pitr_kms_and_the_handlers_key_schema(template, stage):
+    schema = json.loads(open("handlers/registry_schema.json").read())
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": schema["partition_key"]["name"], "KeyType": "HASH"},
+                {"AttributeName": schema["sort_key"]["name"], "KeyType": "RANGE"},
+            ],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {
+                "SSEEnabled": True,
+                "SSEType": "KMS",
+                "KMSMasterKeyId": Match.any_value(),
+            },
+            "DeletionProtectionEnabled": stage == "prod",
+            "GlobalSecondaryIndexes": [
+                Match.object_like({"IndexName": schema["global_secondary_indexes"][0]["name"]})
+            ],
+        },
+    )
+
+
+def test_prod_retains_data_and_dev_can_be_torn_down(template, stage):
+    policy = "Retain" if stage == "prod" else "Delete"
+    kinds = (
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::Cognito::UserPool",
+    )
+    for kind in kinds:
+        for resource in template.find_resources(kind).values():
+            assert resource["DeletionPolicy"] == policy, kind
+
+
+def test_every_lambda_runs_latest_python_on_arm64_with_tracing_and_powertools(template):
+    functions = template.find_resources("AWS::Lambda::Function")
+    assert len(functions) == 6
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Handler"].startswith("handlers.") and props["Handler"].endswith(".handler")
+        assert props["Timeout"] < 29 or props["Handler"] == "handlers.events.handler"
+        layer = json.dumps(props["Layers"])
+        assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:" in layer
+
+
+def test_lambdas_get_the_environment_the_handlers_read(template):
+    names = (
+        "REGISTRY_TABLE",
+        "RESOURCE_PREFIX",
+        "ARTIFACT_BUCKET",
+        "DATA_BUCKET",
+        "CAPTURE_BUCKET",
+        "KMS_KEY_ARN",
+        "SAGEMAKER_ROLE_ARN",
+        "TRAINING_IMAGE_URI",
+        "INFERENCE_IMAGE_URI",
+        "SOURCE_DIR_S3_URI",
+        "METRIC_DEFINITIONS",
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handlers.training_jobs.handler",
+            "Environment": {"Variables": Match.object_like({n: Match.any_value() for n in names})},
+        },
+    )
+
+
+def test_every_api_method_requires_cognito_scopes_and_an_api_key(template):
+    methods = template.find_resources("AWS::ApiGateway::Method")
+    routes = load_routes(openapi_document())
+    assert len(methods) == len(routes)
+    for method in methods.values():
+        props = method["Properties"]
+        assert props["AuthorizationType"] == "COGNITO_USER_POOLS", props["HttpMethod"]
+        assert props["AuthorizerId"]
+        assert set(props["AuthorizationScopes"]) <= {"maas/invoke", "maas/admin"}
+        assert props["AuthorizationScopes"]
+        assert props["ApiKeyRequired"] is True
+        assert props["RequestValidatorId"]
+
+
+def test_admin_only_routes_do_not_accept_the_invoke_scope(template):
+    admin_routes = [r for r in load_routes(openapi_document()) if r.scopes == ("maas/admin",)]
+    assert admin_routes
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": admin_routes[0].method, "AuthorizationScopes": ["maas/admin"]},
+    )
+
+
+def test_each_client_has_an_api_key_on_its_own_usage_plan_with_quota(template, assembly, stage):
+    clients = assembly.context["maas:stages"][stage]["clients"]
+    template.resource_count_is("AWS::ApiGateway::ApiKey", len(clients))
+    template.resource_count_is("AWS::ApiGateway::UsagePlanKey", len(clients))
+    for client in clients:
+        template.has_resource_properties(
+            "AWS::ApiGateway::UsagePlan",
+            {
+                "UsagePlanName": client["name"],
+                "Quota": {"Limit": client["quota_per_day"], "Period": "DAY"},
+                "Throttle": {
+                    "RateLimit": client["rate_limit"],
+                    "BurstLimit": client["burst_limit"],
+                },
+            },
+        )
+
+
+def test_oauth_clients_use_client_credentials_with_resource_server_scopes(template):
+    template.has_resource_properties(
+        "AWS::Cognito::UserPoolResourceServer",
+        {
+            "Identifier": "maas",
+            "Scopes": Match.array_with(
+                [
+                    Match.object_like({"ScopeName": "invoke"}),
+                    Match.object_like({"ScopeName": "admin"}),
+                ]
+            ),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Cognito::UserPoolClient",
+        {
+            "AllowedOAuthFlows": ["client_credentials"],
+            "GenerateSecret": True,
+            "AllowedOAuthScopes": Match.array_with(["maas/admin"]),
+        },
+    )
+
+
+def test_api_stage_logs_json_access_logs_with_metrics_and_tracing(template, stage):
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": stage,
+            "TracingEnabled": True,
+            "AccessLogSetting": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp(r'"requestId":"\$context.requestId"'),
+            },
+            "MethodSettings": [
+                Match.object_like(
+                    {"LoggingLevel": "INFO", "MetricsEnabled": True, "DataTraceEnabled": False}
+                )
+            ],
+        },
+    )
+
+
+def test_waf_with_managed_rules_and_rate_limit_is_associated_with_the_stage(template):
+    template.has_resource_properties(
+        "AWS::WAFv2::WebACL",
+        {
+            "Scope": "REGIONAL",
+            "Rules": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "Statement": {
+                                "ManagedRuleGroupStatement": Match.object_like(
+                                    {"Name": "AWSManagedRulesCommonRuleSet", "VendorName": "AWS"}
+                                )
+                            }
+                        }
+                    ),
+                    Match.object_like(
+                        {
+                            "Statement": {
+                                "RateBasedStatement": Match.object_like({"AggregateKeyType": "IP"})
+                            }
+                        }
+                    ),
+                ]
+            ),
+        },
+    )
+    template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+    template.resource_count_is("AWS::WAFv2::LoggingConfiguration", 1)
+
+
+def test_model_runs_network_isolated_on_the_resolved_inference_image(template):
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "EnableNetworkIsolation": True,
+            "PrimaryContainer": Match.object_like(
+                {
+                    "Image": Match.string_like_regexp(
+                        r"\.dkr\.ecr\..*/pytorch-inference:.*-gpu-py3"
+                    ),
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    },
+                }
+            ),
+        },
+    )
+
+
+def test_endpoint_config_encrypts_and_captures_data(template):
+    template.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "KmsKeyId": Match.any_value(),
+            "DataCaptureConfig": Match.object_like(
+                {"EnableCapture": True, "KmsKeyId": Match.any_value()}
+            ),
+            "ProductionVariants": [
+                Match.object_like(
+                    {"VariantName": f"v{TEST_MODEL['version']}", "InstanceType": "ml.g5.xlarge"}
+                )
+            ],
+        },
+    )
+
+
+def test_endpoint_update_is_a_blue_green_canary_with_rollback_alarms(template, assembly, stage):
+    prefix = assembly.context["maas:stages"][stage]["resource_prefix"]
+    endpoint = f"{prefix}-{TEST_MODEL['name']}"
+    template.has_resource_properties(
+        "AWS::SageMaker::Endpoint",
+        {
+            "EndpointName": endpoint,
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": Match.object_like(
+                    {
+                        "TrafficRoutingConfiguration": {
+                            "Type": "CANARY",
+                            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                            "WaitIntervalInSeconds": Match.any_value(),
+                        }
+                    }
+                ),
+                "AutoRollbackConfiguration": {"Alarms": [Match.any_value(), Match.any_value()]},
+            },
+        },
+    )
+    for metric in ("Invocation5XXErrors", "ModelLatency"):
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "Namespace": "AWS/SageMaker",
+                "MetricName": metric,
+                "Dimensions": Match.array_with([{"Name": "EndpointName", "Value": endpoint}]),
+            },
+        )
+
+
+def test_endpoint_scales_on_invocations_per_instance_within_configured_bounds(template):
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "MinCapacity": TEST_MODEL["min_instances"],
+            "MaxCapacity": TEST_MODEL["max_instances"],
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+            "ServiceNamespace": "sagemaker",
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "TargetValue": TEST_MODEL["target_invocations_per_instance"],
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                    },
+                    "ScaleInCooldown": Match.any_value(),
+                    "ScaleOutCooldown": Match.any_value(),
+                }
+            ),
+        },
+    )
+
+
+def test_sagemaker_state_changes_reach_the_event_handler_with_a_dead_letter_queue(template):
+    for detail_type in ("SageMaker Training Job State Change", "SageMaker Endpoint State Change"):
+        template.has_resource_properties(
+            "AWS::Events::Rule",
+            {
+                "EventPattern": Match.object_like(
+                    {"source": ["aws.sagemaker"], "detail-type": [detail_type]}
+                ),
+                "Targets": [
+                    Match.object_like(
+                        {
+                            "DeadLetterConfig": {"Arn": Match.any_value()},
+                            "RetryPolicy": Match.any_value(),
+                        }
+                    )
+                ],
+            },
+        )
+    template.has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()})
+
+
+def test_training_code_and_images_reach_the_handlers(template):
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handlers.training_jobs.handler",
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "TRAINING_IMAGE_URI": Match.string_like_regexp(
+                            r"/pytorch-training:.*-gpu-py3"
+                        ),
+                        # CDK names the archive <hash>.gz; the handler reads the name from the URI.
+                        "SOURCE_DIR_S3_URI": {
+                            "Fn::Sub": Match.string_like_regexp(r"^s3://.+\.gz$")
+                        },
+                    }
+                )
+            },
+        },
+    )
+
+
+def test_alarms_notify_an_encrypted_topic_and_the_dashboard_exists(template):
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    notifying = [a for a in alarms.values() if a["Properties"].get("AlarmActions")]
+    assert len(notifying) >= 3
+
+
+def test_outputs_give_clients_what_they_need(template, assembly, stage):
+    outputs = template.to_json()["Outputs"]
+    assert {"ApiUrl", "TokenUrl"} <= set(outputs)
+    assert sum(k.startswith("ClientId") for k in outputs) == len(
+        assembly.context["maas:stages"][stage]["clients"]
+    )
+    assert any(k.startswith("ApiKeyId") for k in outputs)
+
+
+def test_npy_bodies_pass_as_binary_and_only_json_only_bodies_get_a_gateway_model(template):
+    template.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"BinaryMediaTypes": ["application/x-npy"]}
+    )
+    methods = template.find_resources("AWS::ApiGateway::Method")
+    with_model = {
+        m["Properties"]["HttpMethod"]
+        for m in methods.values()
+        if m["Properties"].get("RequestModels")
+    }
+    assert with_model == {"POST"}
+    routes = load_routes(openapi_document())
+    predict = next(r for r in routes if r.path == "/v1/models/{model}/predict")
+    register = next(
+        r for r in routes if r.path == "/v1/models/{model}/versions" and r.method == "POST"
+    )
+    by_operation = {m["Properties"].get("OperationName"): m["Properties"] for m in methods.values()}
+    assert not by_operation[predict.operation_id].get("RequestModels")
+    assert by_operation[register.operation_id]["RequestModels"]
