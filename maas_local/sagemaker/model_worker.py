@@ -1,0 +1,163 @@
+"""One production variant's model server, in its own process, as a SageMaker container runs it.
+
+`python -m maas_local.sagemaker.model_worker --model-dir DIR --ready-file FILE` puts
+`DIR/code` first on `sys.path`, imports `inference.py` from there, calls `model_fn(DIR)`, then
+serves `GET /ping` and `POST /invocations` on 127.0.0.1 (a free port, written to FILE once the
+model is loaded). Requests need the `X-Maas-Worker-Token` the emulator set in the environment.
+The worker exits when its stdin closes, so it never outlives the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import importlib.util
+import json
+import os
+import socket
+import sys
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from maas_local.sagemaker.batching import Batcher
+
+TOKEN_HEADER = "X-Maas-Worker-Token"  # noqa: S105 - a header name, not a secret
+INVOCATION_TIMEOUT_S = 60.0
+
+
+class Handler:
+    """The model's four functions, with SageMaker's defaults where inference.py has none."""
+
+    def __init__(self, module: ModuleType, model_dir: Path) -> None:
+        self.module = module
+        self.model = module.model_fn(str(model_dir))
+
+    def input_fn(self, body: bytes, content_type: str) -> Any:
+        if hasattr(self.module, "input_fn"):
+            return self.module.input_fn(body, content_type)
+        if content_type.startswith("application/json"):
+            return json.loads(body)
+        raise ValueError(f"Unsupported content type {content_type}; send application/json")
+
+    def predict_fn(self, data: Any, model: Any) -> Any:
+        if hasattr(self.module, "predict_fn"):
+            return self.module.predict_fn(data, model)
+        return model(data)
+
+    def output_fn(self, prediction: Any, accept: str) -> Any:
+        if hasattr(self.module, "output_fn"):
+            return self.module.output_fn(prediction, accept)
+        if hasattr(prediction, "tolist"):
+            prediction = prediction.tolist()
+        return json.dumps(prediction), "application/json"
+
+
+def load(model_dir: Path) -> Handler:
+    code_dir = model_dir / "code"
+    entry = code_dir / os.environ.get("SAGEMAKER_PROGRAM", "inference.py")
+    if not entry.is_file():
+        raise FileNotFoundError(f"model.tar.gz has no code/{entry.name}")
+    sys.path.insert(0, str(code_dir))
+    spec = importlib.util.spec_from_file_location(entry.stem, entry)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[entry.stem] = module
+    spec.loader.exec_module(module)
+    return Handler(module, model_dir)
+
+
+def make_handler(batcher: Batcher, token: str) -> type[BaseHTTPRequestHandler]:
+    class ModelServer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Separate header and body writes would otherwise wait on delayed ACKs (~40 ms).
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            pass
+
+        def _authorized(self) -> bool:
+            if hmac.compare_digest(self.headers.get(TOKEN_HEADER, ""), token):
+                return True
+            self._reply(403, b'{"message": "forbidden"}', "application/json")
+            return False
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            if self._authorized():
+                self._reply(200 if self.path == "/ping" else 404, b"{}", "application/json")
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            if not self._authorized():
+                return
+            if self.path != "/invocations":
+                self._reply(404, b'{"message": "not found"}', "application/json")
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            content_type = self.headers.get("Content-Type") or "application/json"
+            accept = self.headers.get("Accept") or "application/json"
+            try:
+                result = batcher.submit(body, content_type, accept, INVOCATION_TIMEOUT_S)
+            except Exception as exc:  # the model's own error, passed back with its message
+                status = 400 if isinstance(exc, ValueError) else 500
+                message = f"{type(exc).__name__}: {exc}"
+                print(f"invocation failed: {message}", file=sys.stderr, flush=True)
+                self._reply(status, json.dumps({"message": message}).encode(), "application/json")
+                return
+            payload, out_type = result if isinstance(result, tuple) else (result, accept)
+            if isinstance(payload, str):
+                payload = payload.encode()
+            self._reply(200, bytes(payload), out_type)
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return ModelServer
+
+
+def _exit_when_orphaned() -> None:
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", type=Path, required=True, help="extracted model.tar.gz")
+    parser.add_argument("--ready-file", type=Path, required=True, help="gets the port when ready")
+    args = parser.parse_args()
+    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
+    token = os.environ.pop("MAAS_WORKER_TOKEN", "")
+    if not token:
+        sys.exit("MAAS_WORKER_TOKEN is not set")
+    try:
+        handler = load(args.model_dir)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        # os._exit: a normal exit would wait on the thread still blocked reading stdin.
+        os._exit(1)
+    batcher = Batcher(
+        handler,
+        max_size=int(os.environ.get("MAAS_BATCH_MAX_SIZE", "8")),
+        max_wait_s=float(os.environ.get("MAAS_BATCH_MAX_WAIT_MS", "5")) / 1000.0,
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(batcher, token))
+    server.daemon_threads = True
+    partial = args.ready_file.with_suffix(".tmp")
+    partial.write_text(str(server.server_address[1]))
+    partial.replace(args.ready_file)
+    print(f"model server ready on port {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The `sagemaker-runtime` side: InvokeEndpoint routing and the runtime's error shapes.
+
+A request goes to its TargetVariant, or, during a blue/green deployment, to the new fleet with
+the deployment's current traffic share, then to a variant by weight. A model server that does not
+answer is restarted by the request that found it dead; that request gets ServiceUnavailable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from maas_local.sagemaker.endpoints import Endpoints
+from maas_local.sagemaker.fleet import LoadError, VariantServer, WorkerDown
+from maas_local.sagemaker.protocol import AwsError
+
+
+def runtime_error(code: str, message: str, status: int, **fields: Any) -> AwsError:
+    return AwsError(code, message, status, **fields)
+
+
+def invoke(
+    endpoints: Endpoints, name: str, body: bytes, headers: dict[str, str], target: str | None
+):
+    """Routes one request; returns (body, content type, variant name)."""
+    variant = _route(endpoints, name, target)
+    if variant.state == "Restarting":
+        raise runtime_error("ModelNotReadyException", f"Model for {name} is loading", 429)
+    try:
+        if variant.state == "Failed":
+            raise WorkerDown(f"model server for {variant.name} is down")
+        status, data, content_type = variant.invoke(body, headers)
+    except WorkerDown as exc:
+        try:
+            variant.restart(endpoints.ctx.load_timeout_s)
+        except LoadError:
+            pass
+        raise runtime_error("ServiceUnavailable", f"{exc}; it is being restarted", 503) from exc
+    if status != 200:
+        raise _model_error(endpoints.ctx, name, status, data)
+    return data, content_type, variant.name
+
+
+def _route(endpoints: Endpoints, name: str, target: str | None) -> VariantServer:
+    endpoint = endpoints.endpoints.get(name)
+    if endpoint is None:
+        message = f"Endpoint {name} of account {endpoints.ctx.account} not found."
+        raise runtime_error("ValidationError", message, 400)
+    with endpoint.lock:
+        live, pending, share = endpoint.live, endpoint.pending, endpoint.share
+        status = endpoint.record["EndpointStatus"]
+    if live is None:
+        if status == "Creating":
+            raise runtime_error("ModelNotReadyException", f"Endpoint {name} is loading", 429)
+        raise runtime_error("ValidationError", f"Endpoint {name} is in {status} status", 400)
+    if target:
+        for fleet in (pending, live):
+            if fleet is not None and target in fleet.variants:
+                return fleet.variants[target]
+        message = f"The variant(s) [{target}] is not valid for endpoint {name}."
+        raise runtime_error("ValidationError", message, 400)
+    fleet = pending if pending is not None and endpoints.ctx.rng.random() < share else live
+    chosen = fleet.choose(endpoints.ctx.rng) or live.choose(endpoints.ctx.rng)
+    if chosen is None:
+        raise runtime_error("ValidationError", f"Endpoint {name} has no weighted variant", 400)
+    return chosen
+
+
+def _model_error(ctx: Any, name: str, status: int, data: bytes) -> AwsError:
+    text = data.decode(errors="replace")
+    try:
+        original = json.loads(text).get("message", text)
+    except (ValueError, AttributeError):
+        original = text
+    side = "client" if 400 <= status < 500 else "server"
+    group = f"/aws/sagemaker/Endpoints/{name}"
+    message = (
+        f'Received {side} error ({status}) from primary with message "{original}". '
+        f"See the log group {group} in account {ctx.account} for more information."
+    )
+    return runtime_error(
+        "ModelError",
+        message,
+        424,
+        OriginalStatusCode=status,
+        OriginalMessage=original,
+        LogStreamArn=f"arn:aws:logs:{ctx.region}:{ctx.account}:log-group:{group}",
+    )

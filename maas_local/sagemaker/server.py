@@ -1,0 +1,221 @@
+"""One HTTP server for both `sagemaker` (JSON 1.1) and `sagemaker-runtime` (REST-JSON)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from maas_local.sagemaker import events, protocol, runtime
+from maas_local.sagemaker.control_plane import Context, ControlPlane
+from maas_local.sagemaker.protocol import AwsError
+
+log = logging.getLogger("maas_local.sagemaker")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INVOCATION_PATH = re.compile(r"^/endpoints/([^/?]+)/invocations/?(\?.*)?$")
+MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's real-time invocation limit
+RUNTIME_HEADERS = {
+    "ContentType": "Content-Type",
+    "Accept": "Accept",
+    "CustomAttributes": "X-Amzn-SageMaker-Custom-Attributes",
+    "TargetVariant": "X-Amzn-SageMaker-Target-Variant",
+    "InferenceId": "X-Amzn-SageMaker-Inference-Id",
+}
+
+
+class Emulator:
+    """A running emulator: `url`, `control` (the state, for tests) and `shutdown()`."""
+
+    def __init__(self, host: str, port: int, control: ControlPlane) -> None:
+        self.control = control
+        self.httpd = EmulatorHTTPServer((host, port), control)
+        self.host, self.port = self.httpd.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sagemaker-http")
+
+    def start(self) -> Emulator:
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stops serving, then every worker and training process, then flushes events."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.control.shutdown()
+        self.control.ctx.sink.close()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.shutdown()
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    root: str | Path = ".maas/sagemaker",
+    event_sink: str | None = None,
+    *,
+    source_dir: str | Path | None = None,
+    seed: int | None = None,
+    time_scale: float | None = None,
+    canary_error_threshold: float = 0.1,
+) -> Emulator:
+    """Starts the emulator on a background thread and returns it, already answering."""
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    env_seed = os.environ.get("MAAS_SAGEMAKER_SEED")
+    ctx = Context(
+        root=root,
+        region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        sink=events.EventSink(events.validate_target(event_sink)),
+        seed=seed if seed is not None else (int(env_seed) if env_seed else None),
+        time_scale=time_scale
+        if time_scale is not None
+        else float(os.environ.get("MAAS_SAGEMAKER_TIME_SCALE", "0.1")),
+        canary_error_threshold=canary_error_threshold,
+    )
+    source = Path(source_dir) if source_dir else REPO_ROOT / "training"
+    return Emulator(host, port, ControlPlane(ctx, source.resolve())).start()
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], control: ControlPlane) -> None:
+        super().__init__(address, RequestHandler)
+        self.control = control
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Routes each request to the control plane or the runtime; answers AWS's error shapes."""
+
+    server: EmulatorHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as separate writes; without NODELAY, Nagle's algorithm and
+        # the client's delayed ACK add ~40 ms to every response.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    protocol_version = "HTTP/1.1"
+    server_version = "maas-sagemaker-local"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.rstrip("/") == "/_emulator/health":
+            body = {
+                "status": "ok",
+                "service": "sagemaker",
+                "trainingJobs": len(self.server.control.training.jobs),
+                "endpoints": len(self.server.control.endpoints.endpoints),
+            }
+            self._send(200, protocol.to_json(body), "application/json")
+        elif self.path.rstrip("/") == "/_emulator/endpoints":
+            stats = self.server.control.endpoints.stats()
+            self._send(200, protocol.to_json(stats), "application/json")
+        else:
+            self._send(404, b'{"message": "not found"}', "application/json")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD:
+            self.close_connection = True
+            err = AwsError("ValidationError", "Request payload exceeds 6 MB", 413)
+            self._send(413, protocol.rest_error(err), "application/json", err.code)
+            return
+        body = self.rfile.read(length)
+        match = INVOCATION_PATH.match(self.path)
+        if match:
+            self._runtime(unquote(match.group(1)), body)
+        elif self.path in ("/", "/?") and "X-Amz-Target" in self.headers:
+            self._control(self.headers["X-Amz-Target"], body)
+        else:
+            self._send(404, b'{"message": "not found"}', "application/json")
+
+    def _require_signature(self) -> None:
+        """Unsigned requests are refused as AWS refuses them (and browsers cannot sign)."""
+        if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
+            raise AwsError("MissingAuthenticationToken", "Missing Authentication Token", 403)
+
+    def _control(self, target: str, body: bytes) -> None:
+        content_type = "application/x-amz-json-1.1"
+        try:
+            self._require_signature()
+            if not target.startswith(protocol.TARGET_PREFIX):
+                raise AwsError("UnknownOperationException", f"Unknown target {target}")
+            name = target.removeprefix(protocol.TARGET_PREFIX)
+            operation = protocol.operation("sagemaker", name)
+            result = self.server.control.call(name, protocol.parse_request(operation, body))
+            protocol.check_response(operation, result)
+            self._send(200, protocol.to_json(result), content_type)
+        except AwsError as err:
+            self._send(err.status, protocol.json_error(err), content_type, err.code)
+        except Exception as exc:  # a bug of ours: answer as AWS does, and log it
+            log.exception("%s failed", target)
+            err = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+            self._send(500, protocol.json_error(err), content_type, err.code)
+
+    def _runtime(self, endpoint: str, body: bytes) -> None:
+        try:
+            self._require_signature()
+            params: dict[str, Any] = {"EndpointName": endpoint, "Body": body}
+            for member, header in RUNTIME_HEADERS.items():
+                if self.headers.get(header):
+                    params[member] = self.headers[header]
+            operation = protocol.operation("sagemaker-runtime", "InvokeEndpoint")
+            try:
+                protocol.check(params, operation.input_shape)
+            except AwsError as err:
+                raise AwsError("ValidationError", err.message, 400) from err
+            forwarded = {
+                "Content-Type": params.get("ContentType", "application/octet-stream"),
+                "Accept": params.get("Accept", "*/*"),
+            }
+            if "CustomAttributes" in params:
+                forwarded["X-Amzn-SageMaker-Custom-Attributes"] = params["CustomAttributes"]
+            data, content_type, variant = runtime.invoke(
+                self.server.control.endpoints,
+                endpoint,
+                body,
+                forwarded,
+                params.get("TargetVariant"),
+            )
+            headers = {"x-Amzn-Invoked-Production-Variant": variant}
+            self._send(200, data, content_type, extra=headers)
+        except AwsError as err:
+            self._send(err.status, protocol.rest_error(err), "application/json", err.code)
+        except Exception as exc:  # a bug of ours
+            log.exception("InvokeEndpoint %s failed", endpoint)
+            err = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+            self._send(500, protocol.rest_error(err), "application/json", err.code)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        error_type: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if error_type:
+            self.send_header("x-amzn-ErrorType", error_type)
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)

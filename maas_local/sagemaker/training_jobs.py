@@ -1,0 +1,189 @@
+"""Training jobs as the control plane sees them: records, status transitions, events."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maas_local.sagemaker import s3io
+from maas_local.sagemaker.protocol import AwsError, not_found, now, service_model, validation
+from maas_local.sagemaker.training_runner import TrainingRun
+
+_TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+@dataclass
+class Job:
+    record: dict[str, Any]
+    tags: list[dict[str, str]]
+    run: TrainingRun | None = None
+    thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class TrainingJobs:
+    def __init__(self, ctx: Any, source_dir: Path) -> None:
+        self.ctx = ctx  # account, region, root, emit(event)
+        self.source_dir = source_dir
+        self.jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        shape = service_model("sagemaker").operation_model("DescribeTrainingJob").output_shape
+        self._describe_fields = set(shape.members)
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.ctx.region}:{self.ctx.account}:training-job/{name.lower()}"
+
+    def log_path(self, name: str) -> Path:
+        return self.ctx.root / "logs" / "training-jobs" / f"{name}.log"
+
+    # -- operations ------------------------------------------------------------------------
+    def create(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["TrainingJobName"]
+        for definition in params["AlgorithmSpecification"].get("MetricDefinitions", []):
+            try:
+                re.compile(definition["Regex"])
+            except re.error as exc:
+                raise validation(f"MetricDefinitions {definition['Name']}: {exc}") from exc
+        s3io.split(params["OutputDataConfig"]["S3OutputPath"])
+        created = now()
+        record = {k: v for k, v in params.items() if k in self._describe_fields}
+        record.update(
+            TrainingJobArn=self.arn(name),
+            TrainingJobStatus="InProgress",
+            SecondaryStatus="Starting",
+            CreationTime=created,
+            LastModifiedTime=created,
+            SecondaryStatusTransitions=[],
+            ModelArtifacts={
+                "S3ModelArtifacts": s3io.join(
+                    params["OutputDataConfig"]["S3OutputPath"], name, "output", "model.tar.gz"
+                )
+            },
+        )
+        job = Job(record=record, tags=list(params.get("Tags", [])))
+        with self._lock:
+            if name in self.jobs:
+                raise AwsError("ResourceInUse", f"Training job names must be unique: {name}")
+            self.jobs[name] = job
+        job.run = TrainingRun(
+            name=name,
+            request=params,
+            job_dir=self.ctx.root / "jobs" / name,
+            log_path=self.log_path(name),
+            source_dir=self.source_dir,
+            on_status=lambda secondary, message: self._transition(job, None, secondary, message),
+        )
+        self._transition(job, "InProgress", "Starting", "Preparing the instances for training")
+        job.thread = threading.Thread(target=self._execute, args=(job,), name=f"train-{name}")
+        job.thread.start()
+        return {"TrainingJobArn": record["TrainingJobArn"]}
+
+    def describe(self, name: str) -> dict[str, Any]:
+        job = self._get(name)
+        with job.lock:
+            record = dict(job.record)
+            if job.run and job.run.metrics:
+                record["FinalMetricDataList"] = [
+                    {"MetricName": metric, "Value": value, "Timestamp": stamp}
+                    for metric, (value, stamp) in sorted(job.run.metrics.items())
+                ]
+        return record
+
+    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+        summaries = []
+        for name in list(self.jobs):
+            record = self.describe(name)
+            if params.get("NameContains", "") not in name:
+                continue
+            if params.get("StatusEquals") not in (None, record["TrainingJobStatus"]):
+                continue
+            keys = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime")
+            summary = {k: record[k] for k in keys if k in record}
+            summary.update(
+                LastModifiedTime=record["LastModifiedTime"],
+                TrainingJobStatus=record["TrainingJobStatus"],
+                SecondaryStatus=record["SecondaryStatus"],
+            )
+            summaries.append(summary)
+        by_name = params.get("SortBy") == "Name"
+        summaries.sort(
+            key=lambda s: s["TrainingJobName"] if by_name else s["CreationTime"],
+            reverse=params.get("SortOrder", "Ascending") == "Descending",
+        )
+        return {"TrainingJobSummaries": summaries[: params.get("MaxResults", 100)]}
+
+    def stop(self, name: str) -> None:
+        job = self._get(name)
+        if job.record["TrainingJobStatus"] != "InProgress":
+            raise validation(f"The training job {name} is not in progress; it cannot be stopped")
+        self._transition(job, "Stopping", "Stopping", "Stopping the training job")
+        assert job.run is not None
+        job.run.stop()
+
+    def shutdown(self) -> None:
+        for job in list(self.jobs.values()):
+            if job.run is not None:
+                job.run.kill_now()
+        for job in list(self.jobs.values()):
+            if job.thread is not None:
+                job.thread.join(timeout=15)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _execute(self, job: Job) -> None:
+        assert job.run is not None
+        started = now()
+        with job.lock:
+            job.record["TrainingStartTime"] = started
+        outcome = job.run.run()
+        ended = now()
+        with job.lock:
+            seconds = max(1, int((ended - started).total_seconds()))
+            job.record.update(
+                TrainingEndTime=ended, TrainingTimeInSeconds=seconds, BillableTimeInSeconds=seconds
+            )
+            if outcome.failure_reason:
+                job.record["FailureReason"] = outcome.failure_reason
+        self._transition(job, outcome.status, outcome.secondary, _MESSAGES[outcome.secondary])
+
+    def _transition(self, job: Job, status: str | None, secondary: str, message: str) -> None:
+        """Moves the job on, closing the previous secondary status, and emits the event."""
+        stamp = now()
+        with job.lock:
+            if job.record["TrainingJobStatus"] in _TERMINAL:
+                return
+            if status == "InProgress" and job.record["TrainingJobStatus"] == "Stopping":
+                return
+            transitions = job.record["SecondaryStatusTransitions"]
+            if transitions and transitions[-1]["Status"] == secondary:
+                return
+            if job.record["TrainingJobStatus"] == "Stopping" and secondary not in _FINAL_SECONDARY:
+                return
+            if transitions:
+                transitions[-1]["EndTime"] = stamp
+            transitions.append({"Status": secondary, "StartTime": stamp, "StatusMessage": message})
+            if status:
+                job.record["TrainingJobStatus"] = status
+            job.record.update(SecondaryStatus=secondary, LastModifiedTime=stamp)
+            if job.record["TrainingJobStatus"] in _TERMINAL:
+                transitions[-1]["EndTime"] = stamp
+        if job.run is not None:
+            job.run.note(f"status {job.record['TrainingJobStatus']} / {secondary}: {message}")
+        self.ctx.emit_training(self.describe(job.record["TrainingJobName"]), job.tags)
+
+    def _get(self, name: str) -> Job:
+        job = self.jobs.get(name)
+        if job is None:
+            raise not_found(f"Requested resource not found: training job {name}")
+        return job
+
+
+_MESSAGES = {
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopped": "Training job stopped",
+    "MaxRuntimeExceeded": "Training job stopped: MaxRuntimeInSeconds exceeded",
+}
+_FINAL_SECONDARY = set(_MESSAGES) | {"Stopping"}

@@ -1,0 +1,123 @@
+"""Fixtures for the SageMaker emulator: moto's S3 server, the emulator, boto3 clients and an
+event sink. Helpers the tests import live in emulator_helpers.py, beside this file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from emulator_helpers import BUCKET, CREDENTIALS, STUB_CODE, free_port  # noqa: E402
+
+from maas_local.sagemaker import serve  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def aws_env() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL"]}
+    os.environ.update(CREDENTIALS)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def moto_url(aws_env: None) -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = url
+    try:
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(moto_url: str):
+    return boto3.client("s3", endpoint_url=moto_url)
+
+
+class EventSink:
+    """An HTTP server that records every JSON document POSTed to it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                sink.events.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/events"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def of(self, resource_name: str) -> list[dict]:
+        return [e for e in self.events if e["resources"][0].endswith("/" + resource_name.lower())]
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[EventSink]:
+    server = EventSink()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def emulator(moto_url: str, sink: EventSink, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("sagemaker-root")
+    server = serve("127.0.0.1", 0, root, sink.url, source_dir=STUB_CODE, seed=1234, time_scale=1.0)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+def _clients(url: str, **config: Any):
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120, **config)
+    return (
+        boto3.client("sagemaker", endpoint_url=url, config=cfg),
+        boto3.client("sagemaker-runtime", endpoint_url=url, config=cfg),
+    )
+
+
+@pytest.fixture(scope="module")
+def sm(emulator):
+    return _clients(emulator.url)[0]
+
+
+@pytest.fixture(scope="module")
+def runtime(emulator):
+    return _clients(emulator.url)[1]
+
+
+@pytest.fixture(scope="module")
+def unvalidated_sm(emulator):
+    """A client that sends what it is given, so the server's own validation answers."""
+    return _clients(emulator.url, parameter_validation=False)[0]
