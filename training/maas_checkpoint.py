@@ -1,0 +1,64 @@
+"""Per-epoch training checkpoints, written atomically so a killed run never leaves half a file.
+
+Resuming is exact because nothing random carries over between epochs: each epoch reseeds the
+RNGs and shuffles from (seed, epoch). The checkpoint therefore holds the model, optimizer and
+scheduler states and the number of finished epochs, and nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint directory holds a run with different hyperparameters."""
+
+
+def save_checkpoint(
+    directory: str | Path, *, model, optimizer, scheduler, epochs_done: int, fingerprint: dict
+) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {
+        "epochs_done": epochs_done,
+        "fingerprint": fingerprint,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+    }
+    final = directory / CHECKPOINT_FILE
+    tmp = directory / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, final)  # atomic: readers see the old checkpoint or the new one
+    return final
+
+
+def load_checkpoint(
+    directory: str | Path | None, *, model, optimizer, scheduler, fingerprint: dict
+) -> int:
+    """Restores states from the directory's checkpoint; returns the epochs it had finished."""
+    if not directory:
+        return 0
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.exists():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["fingerprint"] != fingerprint:
+        changed = sorted(
+            k
+            for k in set(fingerprint) | set(state["fingerprint"])
+            if fingerprint.get(k) != state["fingerprint"].get(k)
+        )
+        raise CheckpointMismatchError(
+            f"checkpoint {path} comes from a run with different hyperparameters "
+            f"({', '.join(changed)}); remove it or pass another --checkpoint-dir"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["epochs_done"])

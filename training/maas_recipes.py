@@ -1,0 +1,198 @@
+"""Per-recipe stages: load the channels, build the model, compute the loss, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from maas_data import (
+    DataError,
+    TensorData,
+    encode_labels,
+    holdout,
+    read_npz,
+    read_tsv,
+    sorted_labels,
+)
+from maas_metrics import roc_auc
+from maas_models import (
+    AutoEncoder,
+    AutoEncoderConfig,
+    ImageCNN,
+    ImageCNNConfig,
+    TextLSTM,
+    TextLSTMConfig,
+    default_transformer_path,
+    load_pretrained_transformer,
+    model_config_dict,
+)
+from maas_text import HFTokenizer, WordVocab, pad
+from torch import nn
+
+
+@dataclass
+class Prepared:
+    train: TensorData
+    val: TensorData
+    model: nn.Module
+    config: dict[str, Any]  # what config.json will hold, less the metrics
+    text_encoder: WordVocab | HFTokenizer | None = None
+
+
+def _split(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return holdout(n, args.val_fraction, args.seed)
+
+
+def _subsample(idx: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if limit <= 0 or limit >= len(idx):
+        return idx
+    return np.sort(np.random.default_rng(seed + 1).permutation(idx)[:limit])
+
+
+def _images(args: argparse.Namespace) -> tuple[np.ndarray, Any, np.ndarray, Any]:
+    x, y = read_npz(args.train)
+    if args.validation:
+        xv, yv = read_npz(args.validation)
+        tr = _subsample(np.arange(len(x)), args.max_train_samples, args.seed)
+        return x[tr], None if y is None else y[tr], xv, yv
+    tr, va = _split(args, len(x))
+    tr = _subsample(tr, args.max_train_samples, args.seed)
+    return x[tr], None if y is None else y[tr], x[va], None if y is None else y[va]
+
+
+def _image_spec(x: np.ndarray) -> dict:
+    return {"kind": "image", "shape": list(x.shape[1:]), "dtype": "float32"}
+
+
+def prepare_image_cnn(args: argparse.Namespace) -> Prepared:
+    x, y, xv, yv = _images(args)
+    if y is None or yv is None:
+        raise DataError("image-cnn needs labels: every .npz must hold 'y' (N,)")
+    labels = sorted_labels(y)
+    c, h, w = x.shape[1:]
+    model = ImageCNN(ImageCNNConfig(c, h, w, len(labels), args.base_channels, args.dropout))
+    train = TensorData((torch.from_numpy(x),), torch.from_numpy(encode_labels(y, labels)))
+    val = TensorData((torch.from_numpy(xv),), torch.from_numpy(encode_labels(yv, labels)))
+    return Prepared(train, val, model, {"labels": labels, "input": _image_spec(x)})
+
+
+def prepare_autoencoder(args: argparse.Namespace) -> Prepared:
+    x, y, xv, yv = _images(args)
+    anomaly = args.anomaly_class
+    if anomaly is not None:
+        if y is None or yv is None:
+            raise DataError("--anomaly-class needs labels: every .npz must hold 'y' (N,)")
+        normal = np.array([str(v) != anomaly for v in y])
+        if normal.all() or not normal.any():
+            raise DataError(
+                f"--anomaly-class {anomaly!r} must name some but not all training labels"
+            )
+        x = x[normal]  # the autoencoder learns what normal looks like
+        flags = np.array([str(v) == anomaly for v in yv], dtype=np.int64)
+    else:
+        flags = np.zeros(len(xv), dtype=np.int64)
+    c, h, w = x.shape[1:]
+    cfg = AutoEncoderConfig(c, h, w, args.latent_dim, args.hidden_dim, args.ae_kind)
+    model = AutoEncoder(cfg)
+    train = TensorData((torch.from_numpy(x),), torch.zeros(len(x), dtype=torch.long))
+    val = TensorData((torch.from_numpy(xv),), torch.from_numpy(flags))
+    return Prepared(
+        train, val, model, {"labels": [], "input": _image_spec(x), "anomaly_class": anomaly}
+    )
+
+
+def _texts(args: argparse.Namespace) -> tuple[list, list, list, list]:
+    y, t = read_tsv(args.train)
+    if args.validation:
+        yv, tv = read_tsv(args.validation)
+        tr = _subsample(np.arange(len(t)), args.max_train_samples, args.seed)
+    else:
+        tr, va = _split(args, len(t))
+        tr = _subsample(tr, args.max_train_samples, args.seed)
+        yv, tv = [y[i] for i in va], [t[i] for i in va]
+    return [y[i] for i in tr], [t[i] for i in tr], yv, tv
+
+
+def prepare_text(args: argparse.Namespace) -> Prepared:
+    y, t, yv, tv = _texts(args)
+    labels = sorted_labels(y)
+    encoder: WordVocab | HFTokenizer
+    if args.recipe == "text-lstm":
+        encoder = WordVocab.build(t, args.vocab_size, args.min_freq, args.max_len)
+        cfg = TextLSTMConfig(
+            len(encoder.itos), len(labels), args.embed_dim, args.hidden_dim, args.dropout
+        )
+        model: nn.Module = TextLSTM(cfg)
+        spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "vocab.json"}
+    else:
+        path = args.pretrained_path or default_transformer_path()
+        encoder = HFTokenizer(path, args.max_len)
+        model = load_pretrained_transformer(path, labels)
+        spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "tokenizer"}
+
+    def tensors(texts: list[str], ys: list) -> TensorData:
+        ids, lengths = pad(encoder.encode(texts), encoder.pad_id)
+        return TensorData(
+            (torch.from_numpy(ids), torch.from_numpy(lengths)),
+            torch.from_numpy(encode_labels(ys, labels)),
+        )
+
+    return Prepared(
+        tensors(t, y), tensors(tv, yv), model, {"labels": labels, "input": spec}, encoder
+    )
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Loads the data and builds a freshly initialised model for `args.recipe`."""
+    torch.manual_seed(args.seed)  # the initial weights depend on the seed alone
+    if args.recipe == "image-cnn":
+        p = prepare_image_cnn(args)
+    elif args.recipe == "autoencoder":
+        p = prepare_autoencoder(args)
+    else:
+        p = prepare_text(args)
+    if len(p.train) == 0 or len(p.val) == 0:
+        raise DataError(f"need training and validation rows, got {len(p.train)} and {len(p.val)}")
+    p.config = {"recipe": args.recipe, "model_config": model_config_dict(p.model), **p.config}
+    return p
+
+
+def loss_fn(
+    recipe: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], targets: torch.Tensor
+) -> torch.Tensor:
+    if recipe == "autoencoder":
+        x = inputs[0]  # (B, C, H, W)
+        return F.mse_loss(model(x).float(), x)
+    return F.cross_entropy(model(*inputs).float(), targets)
+
+
+@torch.no_grad()
+def evaluate(
+    recipe: str, model: nn.Module, data: TensorData, batch_size: int, device, autocast
+) -> dict:
+    """Validation metrics keyed as the log lines name them: val_loss, val_accuracy, val_roc_auc."""
+    was_training = model.training
+    model.eval()
+    losses, hits, scores = [], 0, []
+    for idx in torch.arange(len(data)).split(batch_size):
+        inputs, targets = data.batch(idx, device)
+        with autocast():
+            if recipe == "autoencoder":
+                score, _ = model.score_and_embed(inputs[0])
+                scores.append(score.float().cpu())
+                continue
+            logits = model(*inputs).float()
+        losses.append(F.cross_entropy(logits, targets, reduction="sum").item())
+        hits += int((logits.argmax(1) == targets).sum())
+    model.train(was_training)
+    if recipe != "autoencoder":
+        return {"val_loss": sum(losses) / len(data), "val_accuracy": hits / len(data)}
+    s, flags = torch.cat(scores).numpy(), data.targets.numpy()
+    out = {"val_loss": float(s[flags == 0].mean())}
+    if 0 < flags.sum() < len(flags):
+        out["val_roc_auc"] = roc_auc(s, flags)
+    return out

@@ -1,0 +1,279 @@
+"""Trains one maas recipe; the same script runs locally and in SageMaker's PyTorch container.
+
+    python training/train.py --recipe image-cnn --train data/train --validation data/validation
+
+Hyperparameters come from argv and SM_HPS (argv wins); channels from SM_CHANNEL_TRAIN and
+SM_CHANNEL_VALIDATION; outputs go to SM_MODEL_DIR and SM_OUTPUT_DATA_DIR. Under torchrun
+(WORLD_SIZE > 1) it trains with DistributedDataParallel and rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, from any cwd
+
+import torch  # noqa: E402
+from maas_artifacts import write_model_dir  # noqa: E402
+from maas_checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from maas_data import epoch_batches  # noqa: E402
+from maas_metrics import format_line, sagemaker_names  # noqa: E402
+from maas_models import RECIPES  # noqa: E402
+from maas_recipes import Prepared, evaluate, loss_fn, prepare  # noqa: E402
+from maas_runtime import Runtime, progress, seed_epoch, start_runtime, stop_runtime  # noqa: E402
+from torch.nn.parallel import DistributedDataParallel  # noqa: E402
+
+# Defaults that differ by recipe; an explicit hyperparameter always wins.
+RECIPE_DEFAULTS = {
+    "image-cnn": {"lr": 3e-3, "dropout": 0.25, "hidden_dim": 64, "max_len": 50},
+    "text-lstm": {"lr": 3e-3, "dropout": 0.3, "hidden_dim": 64, "max_len": 50},
+    "text-transformer": {"lr": 5e-5, "hidden_dim": 64, "max_len": 64},
+    "autoencoder": {"lr": 2e-3, "dropout": 0.0, "hidden_dim": 128, "max_len": 50},
+}
+# Arguments that do not change what is computed, so a resumed run may change them.
+NOT_IN_FINGERPRINT = {
+    "checkpoint_dir",
+    "model_dir",
+    "output_data_dir",
+    "train",
+    "validation",
+    "stop_after_epoch",
+    "log_interval",
+    "progress",
+    "compile",
+    "threads",
+}
+
+
+def as_bool(v: str | bool) -> bool:
+    if isinstance(v, bool):
+        return v
+    if v.lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {v!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+    def add(name: str, **kw) -> None:  # SageMaker may spell a hyperparameter with - or _
+        flags = [f"--{name}"] + ([f"--{name.replace('-', '_')}"] if "-" in name else [])
+        p.add_argument(*flags, **kw)
+
+    env = os.environ.get
+    ckpt = "/opt/ml/checkpoints" if Path("/opt/ml/checkpoints").is_dir() else None
+    # fmt: off
+    add("recipe", choices=RECIPES, help="which model to train")
+    add("epochs", type=int, default=10, help="passes over the training data")
+    add("batch-size", type=int, default=64, help="examples per step on each process")
+    add("lr", type=float, default=None, help="peak learning rate (default: per recipe)")
+    add("weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    add("warmup-fraction", type=float, default=0.05, help="share of steps warming up the lr")
+    add("grad-clip", type=float, default=1.0, help="clip the gradient norm to this (0: off)")
+    add("seed", type=int, default=42, help="seeds split, init, data order and dropout")
+    add("val-fraction", type=float, default=0.1, help="held-out share if no validation channel")
+    add("max-train-samples", type=int, default=0, help="use at most this many rows (0: all)")
+    add("dropout", type=float, default=None, help="image-cnn, text-lstm: dropout probability")
+    add("base-channels", type=int, default=32, help="image-cnn: channels of the first block")
+    add("embed-dim", type=int, default=64, help="text-lstm: word embedding size")
+    add("hidden-dim", type=int, default=None, help="text-lstm: LSTM size; autoencoder: layer")
+    add("vocab-size", type=int, default=20000, help="text-lstm: most frequent words to keep")
+    add("min-freq", type=int, default=1, help="text-lstm: drop words seen fewer times")
+    add("max-len", type=int, default=None, help="text recipes: tokens kept per text")
+    add("pretrained-path", default=env("SM_CHANNEL_PRETRAINED"), help="text-transformer: HF folder")
+    add("latent-dim", type=int, default=8, help="autoencoder: embedding size")
+    add("ae-kind", choices=("dense", "conv"), default="dense", help="autoencoder: layer kind")
+    add("anomaly-class", default=None, help="autoencoder: label kept out of training, scored")
+    add("threads", type=int, default=0, help="CPU threads (0: torch default; 1 for tiny models)")
+    add("precision", choices=("auto", "bf16", "fp32"), default="auto", help="auto: bf16 on CUDA")
+    add("compile", type=as_bool, nargs="?", const=True, default=False, help="use torch.compile")
+    add("progress", choices=("auto", "bar", "lines"), default="auto", help="auto: bar on a TTY")
+    add("log-interval", type=int, default=0, help="steps between progress lines (0: 10/epoch)")
+    add("stop-after-epoch", type=int, default=0, help="exit after this epoch, as spot might")
+    add("checkpoint-dir", default=ckpt, help="per-epoch checkpoints (default: /opt/ml/checkpoints)")
+    add("model-dir", default=env("SM_MODEL_DIR", "model"), help="where the model goes")
+    add("output-data-dir", default=env("SM_OUTPUT_DATA_DIR", "output/data"), help="metrics.json")
+    add("train", default=env("SM_CHANNEL_TRAIN"), help="training channel: .npz or .tsv files")
+    add("validation", default=env("SM_CHANNEL_VALIDATION"), help="validation channel (optional)")
+    # fmt: on
+    return p
+
+
+def hps_argv(raw: str | None) -> list[str]:
+    """SM_HPS ({"epochs": 3, "compile": true}) as argv, so argparse converts and checks it."""
+    argv: list[str] = []
+    for key, value in json.loads(raw or "{}").items():
+        if not key.startswith("sagemaker_"):
+            argv += [
+                f"--{key.replace('_', '-')}",
+                str(value).lower() if isinstance(value, bool) else str(value),
+            ]
+    return argv
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(
+        hps_argv(os.environ.get("SM_HPS")) + list(sys.argv[1:] if argv is None else argv)
+    )
+    if not args.recipe:
+        parser.error("--recipe is required (image-cnn, text-lstm, text-transformer or autoencoder)")
+    if not args.train:
+        parser.error("no training data: pass --train DIR or set SM_CHANNEL_TRAIN")
+    for key, value in RECIPE_DEFAULTS[args.recipe].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def make_optimizer(model: torch.nn.Module, args: argparse.Namespace, steps: int):
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    warmup = max(1, int(steps * args.warmup_fraction))
+
+    def schedule(step: int) -> float:  # linear warmup, then cosine down to 10%
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.1 + 0.45 * (
+            1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup)))
+        )
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+
+def train_one_epoch(rt: Runtime, args, model, data, optimizer, scheduler, epoch: int) -> float:
+    batches = epoch_batches(
+        data.train, args.batch_size, args.seed, epoch, rt.rank, rt.world, shuffle=True
+    )
+    every = args.log_interval or max(1, len(batches) // 10)
+    total = torch.zeros((), device=rt.device)
+    count = torch.zeros((), device=rt.device)
+    model.train()
+    for idx in progress(batches, rt, args.progress, epoch + 1, every, lambda: float(total / count)):
+        inputs, targets = data.train.batch(idx, rt.device)
+        with rt.autocast():
+            loss = loss_fn(args.recipe, model, inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        total.add_(loss.detach() * len(idx))
+        count.add_(len(idx))
+    return rt.mean_across_ranks(total, count)
+
+
+def fit(rt: Runtime, args: argparse.Namespace, data: Prepared) -> dict:
+    """The epoch loop with checkpoint and resume; returns the last epoch's metrics."""
+    raw = data.model.to(rt.device)
+    steps = args.epochs * len(
+        epoch_batches(data.train, args.batch_size, args.seed, 0, rt.rank, rt.world, True)
+    )
+    optimizer, scheduler = make_optimizer(raw, args, steps)
+    fingerprint = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+    fingerprint["world_size"] = rt.world
+    start = load_checkpoint(
+        args.checkpoint_dir,
+        model=raw,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        fingerprint=fingerprint,
+    )
+    if start:
+        rt.log(f"resumed from {args.checkpoint_dir} after epoch {start}")
+    model = torch.compile(raw) if args.compile else raw
+    if rt.world > 1:
+        model = DistributedDataParallel(
+            model, device_ids=[rt.local_rank] if rt.device.type == "cuda" else None
+        )
+    metrics: dict = {}
+    for epoch in range(start, args.epochs):
+        seed_epoch(args.seed, epoch, rt.rank)
+        train_loss = train_one_epoch(rt, args, model, data, optimizer, scheduler, epoch)
+        metrics = {
+            "train_loss": train_loss,
+            **evaluate(args.recipe, raw, data.val, 4 * args.batch_size, rt.device, rt.autocast),
+        }
+        rt.log(format_line({"epoch": epoch + 1}, metrics))
+        if rt.is_writer and args.checkpoint_dir:
+            save_checkpoint(
+                args.checkpoint_dir,
+                model=raw,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epochs_done=epoch + 1,
+                fingerprint=fingerprint,
+            )
+        rt.barrier()
+        if args.stop_after_epoch and epoch + 1 >= args.stop_after_epoch and epoch + 1 < args.epochs:
+            rt.log(f"stopping after epoch {epoch + 1} as --stop-after-epoch asks")
+            return {"stopped_after_epoch": epoch + 1}
+    if not metrics:  # every epoch was already in the checkpoint
+        metrics = evaluate(args.recipe, raw, data.val, 4 * args.batch_size, rt.device, rt.autocast)
+    return metrics
+
+
+def save_outputs(rt: Runtime, args: argparse.Namespace, data: Prepared, metrics: dict) -> None:
+    if not rt.is_writer:
+        return
+    named = sagemaker_names(metrics)
+    hps = {k: v for k, v in vars(args).items() if k not in NOT_IN_FINGERPRINT}
+    write_model_dir(
+        args.model_dir,
+        data.model,
+        {**data.config, "hyperparameters": hps},
+        data.text_encoder,
+        named,
+    )
+    out = Path(args.output_data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(named, indent=2))
+    rt.log(f"wrote model to {args.model_dir} and metrics to {out / 'metrics.json'}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    rt = start_runtime(args.precision)
+    try:
+        data = prepare(args)
+        rt.log(
+            f"recipe={args.recipe} train_rows={len(data.train)} val_rows={len(data.val)} "
+            f"device={rt.device} world_size={rt.world} bf16={rt.bf16}"
+        )
+        metrics = fit(rt, args, data)
+        if "stopped_after_epoch" not in metrics:
+            save_outputs(rt, args, data, metrics)
+        rt.barrier()
+        return metrics
+    finally:
+        stop_runtime(rt)
+
+
+def report_failure(exc: BaseException) -> None:
+    """SageMaker builds FailureReason from the failure file and the last stderr line."""
+    reason = f"maas training failed: {type(exc).__name__}: {exc}"
+    output_dir = os.environ.get("SM_OUTPUT_DIR")
+    if output_dir and Path(output_dir).is_dir():
+        (Path(output_dir) / "failure").write_text(reason[:1024])
+    traceback.print_exc()
+    print(reason, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as exc:  # noqa: BLE001 - any failure must end as a clear last stderr line
+        report_failure(exc)
+        sys.exit(1)
