@@ -30,6 +30,8 @@ REQUIREMENTS = [
 ]
 # Services this backend serves; the rest of the platform keeps its own endpoints.
 SERVICES = ("s3", "sqs", "events")
+# What `cdklocal bootstrap` and `deploy` need besides (ECR is mocked by CloudFormation).
+CDK_SERVICES = ("cloudformation", "iam", "ssm", "sts", "kms")
 STOP_GRACE_SECONDS = 10
 
 
@@ -110,7 +112,7 @@ def start(*, port: int, root: Path, timeout: float = 60.0) -> LocalStack:
         "FILESYSTEM_ROOT": str(root),
         "DNS_ADDRESS": "0",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
-        "SERVICES": ",".join(SERVICES),
+        "SERVICES": ",".join(SERVICES + CDK_SERVICES),
     }
     log_path = root / "localstack.log"
     log = log_path.open("wb")
@@ -128,7 +130,7 @@ def start(*, port: int, root: Path, timeout: float = 60.0) -> LocalStack:
             raise LocalStackError(f"LocalStack exited with {process.returncode}: see {log_path}")
         try:
             services = stack.health().get("services", {})
-            if all(services.get(name) in ("available", "running") for name in SERVICES):
+            if all(services.get(name) in ("available", "running") for name in SERVICES + CDK_SERVICES):
                 return stack
         except OSError:
             pass
