@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test test-localstack lint bench venv clean
 
 venv: $(STAMP)
 
@@ -18,11 +18,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[train,infra,local,dev]'
 	@touch $(STAMP)
 
+# The CDK CLI (aws-cdk@2) and cdklocal, for `npx cdk deploy` and the LocalStack tier.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m maas_local.demo $(DEMO_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The LocalStack tier alone (make test runs it too); LocalStack gets its own Python 3.13 venv.
+test-localstack: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest tests/localstack $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check handlers infra training maas_local tests
