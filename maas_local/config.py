@@ -68,6 +68,7 @@ class StackPaths:
     def ensure(self) -> StackPaths:
         for folder in (self.home, self.logs, self.keys, self.sagemaker_root):
             folder.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)  # state, logs and keys are the user's alone
         self.keys.chmod(0o700)
         return self
 

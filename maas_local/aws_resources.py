@@ -1,0 +1,188 @@
+"""What `cdk deploy` would create, made in moto's server at start-up, and the handlers' env."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from maas_local.config import FAKE_CREDENTIALS, REGION, REPO_ROOT, RESOURCE_PREFIX
+
+TRAINING_DIR = REPO_ROOT / "training"
+SCHEMA_FILE = REPO_ROOT / "handlers" / "registry_schema.json"
+SOURCEDIR_KEY = "code/sourcedir.tar.gz"
+# Deep Learning Container images, as infra resolves them; nothing pulls them locally.
+DLC_REGISTRY = f"763104351884.dkr.ecr.{REGION}.amazonaws.com"
+TRAINING_IMAGE = f"{DLC_REGISTRY}/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
+INFERENCE_IMAGE = f"{DLC_REGISTRY}/pytorch-inference:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
+_SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class PlatformResources:
+    registry_table: str
+    artifact_bucket: str
+    data_bucket: str
+    capture_bucket: str
+    kms_key_arn: str
+    role_arn: str
+    source_dir_s3_uri: str
+
+
+def _client(service: str, moto_url: str):
+    return boto3.client(
+        service,
+        endpoint_url=moto_url,
+        region_name=REGION,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def sourcedir_archive(training_dir: Path = TRAINING_DIR) -> bytes:
+    """training/ as SageMaker's sourcedir.tar.gz: its files at the archive's root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(training_dir.rglob("*")):
+            relative = path.relative_to(training_dir)
+            if path.is_file() and "__pycache__" not in relative.parts:
+                archive.add(path, arcname=str(relative))
+    return buffer.getvalue()
+
+
+def _create_table(dynamodb, name: str, schema: dict) -> None:
+    pk, sk = schema["partition_key"], schema["sort_key"]
+    attributes = {pk["name"]: pk["type"], sk["name"]: sk["type"]}
+    indexes = []
+    for gsi in schema.get("global_secondary_indexes", []):
+        gpk, gsk = gsi["partition_key"], gsi["sort_key"]
+        attributes.update({gpk["name"]: gpk["type"], gsk["name"]: gsk["type"]})
+        keys = [
+            {"AttributeName": gpk["name"], "KeyType": "HASH"},
+            {"AttributeName": gsk["name"], "KeyType": "RANGE"},
+        ]
+        indexes.append(
+            {"IndexName": gsi["name"], "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
+        )
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": pk["name"], "KeyType": "HASH"},
+            {"AttributeName": sk["name"], "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
+        ],
+        GlobalSecondaryIndexes=indexes,
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": schema["ttl_attribute"]},
+    )
+
+
+def _create_bucket(s3, name: str, kms_key_arn: str) -> None:
+    s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": kms_key_arn,
+                    }
+                }
+            ]
+        },
+    )
+
+
+def create_platform(moto_url: str, progress: Callable[[str], None] = print) -> PlatformResources:
+    prefix = RESOURCE_PREFIX
+    kms = _client("kms", moto_url)
+    key_arn = kms.create_key(Description=f"{prefix} platform key")["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=key_arn)
+    role_arn = _client("iam", moto_url).create_role(
+        RoleName=f"{prefix}-sagemaker-execution",
+        AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST),
+    )["Role"]["Arn"]
+    progress("created KMS key and SageMaker execution role")
+    s3 = _client("s3", moto_url)
+    buckets = {kind: f"{prefix}-{kind}" for kind in ("artifacts", "data", "capture")}
+    for name in buckets.values():
+        _create_bucket(s3, name, key_arn)
+    table = f"{prefix}-registry"
+    _create_table(_client("dynamodb", moto_url), table, json.loads(SCHEMA_FILE.read_text()))
+    progress(f"created buckets {', '.join(buckets.values())} and table {table}")
+    s3.put_object(Bucket=buckets["artifacts"], Key=SOURCEDIR_KEY, Body=sourcedir_archive())
+    source_uri = f"s3://{buckets['artifacts']}/{SOURCEDIR_KEY}"
+    progress(f"uploaded training code to {source_uri}")
+    return PlatformResources(
+        registry_table=table,
+        artifact_bucket=buckets["artifacts"],
+        data_bucket=buckets["data"],
+        capture_bucket=buckets["capture"],
+        kms_key_arn=key_arn,
+        role_arn=role_arn,
+        source_dir_s3_uri=source_uri,
+    )
+
+
+def aws_env(moto_url: str, sagemaker_url: str | None) -> dict[str, str]:
+    """Endpoints and stand-in credentials: every AWS call of the stack stays on 127.0.0.1."""
+    env = dict(FAKE_CREDENTIALS)
+    env["AWS_ENDPOINT_URL"] = moto_url
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    if sagemaker_url:
+        env["AWS_ENDPOINT_URL_SAGEMAKER"] = sagemaker_url
+        env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = sagemaker_url
+    return env
+
+
+def handler_env(resources: PlatformResources, moto_url: str, sagemaker_url: str) -> dict[str, str]:
+    """The environment infra gives the Lambda functions, pointed at the local services."""
+    metrics = json.loads((TRAINING_DIR / "metric_definitions.json").read_text())
+    env = aws_env(moto_url, sagemaker_url)
+    env.update(
+        REGISTRY_TABLE=resources.registry_table,
+        RESOURCE_PREFIX=RESOURCE_PREFIX,
+        ARTIFACT_BUCKET=resources.artifact_bucket,
+        DATA_BUCKET=resources.data_bucket,
+        CAPTURE_BUCKET=resources.capture_bucket,
+        KMS_KEY_ARN=resources.kms_key_arn,
+        SAGEMAKER_ROLE_ARN=resources.role_arn,
+        TRAINING_IMAGE_URI=TRAINING_IMAGE,
+        INFERENCE_IMAGE_URI=INFERENCE_IMAGE,
+        SOURCE_DIR_S3_URI=resources.source_dir_s3_uri,
+        METRIC_DEFINITIONS=json.dumps(metrics),
+        POWERTOOLS_SERVICE_NAME="maas",
+        POWERTOOLS_METRICS_NAMESPACE="maas",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="INFO",
+    )
+    return env

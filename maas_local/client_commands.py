@@ -1,0 +1,191 @@
+"""The client commands: `maas train`, `maas models`, `maas deploy`, `maas predict`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from maas_local.client import Credentials, MaasClient
+from maas_local.config import RESOURCE_PREFIX, StackPaths
+
+_THRESHOLD = re.compile(r"^\s*([A-Za-z0-9_.:/-]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")
+
+
+def parse_threshold(text: str) -> dict[str, Any]:
+    """'validation:accuracy>=0.95' -> {metric, value, goal: maximize}; '<=' minimizes."""
+    found = _THRESHOLD.match(text)
+    if not found:
+        raise argparse.ArgumentTypeError("expected METRIC>=VALUE or METRIC<=VALUE")
+    metric, op, value = found.groups()
+    return {
+        "metric": metric,
+        "value": float(value),
+        "goal": "maximize" if op == ">=" else "minimize",
+    }
+
+
+def parse_hyperparameter(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE")
+    for kind in (int, float):
+        try:
+            return key, kind(raw)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(raw.lower(), raw)
+
+
+def deployment_spec(args: argparse.Namespace, model: str, local: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"canary_percent": args.canary, "canary_wait_seconds": args.wait_seconds}
+    if args.rollback_alarm:
+        spec["rollback_alarms"] = args.rollback_alarm
+    elif local:
+        # The emulator raises any named alarm when the new fleet's error rate climbs.
+        spec["rollback_alarms"] = [f"{RESOURCE_PREFIX}-{model}-model-errors"]
+    if args.instance_type:
+        spec["instance_type"] = args.instance_type
+    return spec
+
+
+def _deployment_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--canary", type=int, default=10, help="canary size, %% of capacity")
+    parser.add_argument(
+        "--wait-seconds",
+        type=int,
+        default=300,
+        help="how long the canary bakes before the rest shifts",
+    )
+    parser.add_argument(
+        "--rollback-alarm",
+        action="append",
+        default=[],
+        help="CloudWatch alarm that rolls the canary back (repeatable)",
+    )
+    parser.add_argument("--instance-type", help="endpoint instance type, e.g. ml.m5.large")
+
+
+def add_parsers(commands: argparse._SubParsersAction, api: argparse.ArgumentParser) -> None:
+    train = commands.add_parser("train", parents=[api], help="start a training job")
+    train.add_argument("--model", required=True, help="model name, e.g. digits")
+    train.add_argument(
+        "--recipe",
+        required=True,
+        choices=["image-cnn", "text-lstm", "text-transformer", "autoencoder"],
+    )
+    train.add_argument("--data", required=True, help="s3:// URI of the train channel")
+    train.add_argument("--validation", help="s3:// URI of the validation channel")
+    train.add_argument(
+        "--hp",
+        action="append",
+        type=parse_hyperparameter,
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameter (repeatable)",
+    )
+    train.add_argument(
+        "--threshold", type=parse_threshold, help="register only if e.g. validation:accuracy>=0.95"
+    )
+    train.add_argument("--deploy", action="store_true", help="deploy the version if it clears")
+    train.add_argument("--on-demand", action="store_true", help="no managed spot")
+    train.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    _deployment_options(train)
+    models = commands.add_parser("models", parents=[api], help="list models, or show one")
+    models.add_argument("name", nargs="?")
+    deploy = commands.add_parser("deploy", parents=[api], help="roll a version onto its endpoint")
+    deploy.add_argument("name")
+    deploy.add_argument("--version", type=int, required=True)
+    deploy.add_argument("--wait", action="store_true", help="follow until it settles")
+    _deployment_options(deploy)
+    predict = commands.add_parser("predict", parents=[api], help="call a model")
+    predict.add_argument("name")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help=".npy file, sent as application/x-npy")
+    source.add_argument("--json", help="JSON instances, e.g. '[[...]]' or {\"instances\": ...}")
+
+
+def training_spec(args: argparse.Namespace, local: bool = False) -> dict[str, Any]:
+    datasets = {"train": args.data}
+    if args.validation:
+        datasets["validation"] = args.validation
+    spec: dict[str, Any] = {
+        "model": args.model,
+        "recipe": args.recipe,
+        "datasets": datasets,
+        "hyperparameters": dict(args.hp),
+        "spot": not args.on_demand,
+    }
+    if args.threshold:
+        spec["metric_threshold"] = args.threshold
+    if args.deploy:
+        spec["auto_deploy"] = True
+        spec["deployment"] = deployment_spec(args, args.model, local)
+    return spec
+
+
+def describe_job(job: dict[str, Any], started: float) -> str:
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in sorted((job.get("metrics") or {}).items()))
+    status = job.get("status", "?")
+    if job.get("secondary_status"):
+        status += f"/{job['secondary_status']}"
+    line = f"[{time.monotonic() - started:5.1f}s] {job.get('id', '')} {status} {metrics}"
+    if job.get("failure_reason"):
+        line += f" reason: {job['failure_reason']}"
+    if job.get("registered_version"):
+        line += f" -> version {job['registered_version']}"
+    return line.rstrip()
+
+
+def _print(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, sort_keys=True))
+
+
+def run(args: argparse.Namespace, paths: StackPaths) -> int:
+    api = MaasClient(Credentials.resolve(paths, args.api_url, args.api_key, args.token))
+    match args.command:
+        case "train":
+            job = api.start_training(training_spec(args, api.credentials.local))
+            if not args.wait:
+                _print(job)
+                return 0
+            started = time.monotonic()
+            for update in api.watch_training(job["id"]):
+                print(describe_job(update, started), flush=True)
+                job = update
+            return 0 if job["status"] == "Completed" else 1
+        case "models":
+            if args.name:
+                _print({"model": api.model(args.name), "versions": api.versions(args.name)})
+            else:
+                for item in api.models():
+                    print(
+                        f"{item['name']:<24} latest v{item['latest_version']:<4} "
+                        f"live v{item.get('live_version') or '-'}"
+                    )
+            return 0
+        case "deploy":
+            spec = deployment_spec(args, args.name, api.credentials.local)
+            deployment = api.deploy(args.name, {"version": args.version, **spec})
+            if args.wait:
+                for update in api.watch_deployment(args.name, deployment["id"]):
+                    print(f"{update['id']} {update['status']}", flush=True)
+                    deployment = update
+            _print(deployment)
+            settled_ok = deployment["status"] == "Succeeded"
+            return (
+                0 if settled_ok or (not args.wait and deployment["status"] == "InProgress") else 1
+            )
+        case "predict":
+            if args.file:
+                response = api.predict_bytes(args.name, args.file.read_bytes(), "application/x-npy")
+            else:
+                body = json.loads(args.json)
+                instances = body["instances"] if isinstance(body, dict) else body
+                response = api.predict_json(args.name, instances)
+            print(response.text)
+            return 0
+    return 2

@@ -1,0 +1,182 @@
+"""The demo's steps, each a function of the API client, so the end-to-end test runs the same."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+
+from maas_local.client import MaasClient
+from maas_local.client_commands import describe_job
+from maas_local.config import FAKE_CREDENTIALS, REGION, REPO_ROOT, RESOURCE_PREFIX
+
+MODEL = "digits"
+DATA_BUCKET = f"{RESOURCE_PREFIX}-data"
+DATA_PREFIX = "digits"
+ROLLBACK_ALARMS = [f"{RESOURCE_PREFIX}-{MODEL}-model-errors"]
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    x: np.ndarray  # (N, 1, 8, 8) float32
+    y: np.ndarray  # (N,) int
+
+
+def prepare_and_upload(moto_url: str, say: Say) -> tuple[dict[str, str], HeldOut]:
+    """Writes train/validation/test .npz with training/prepare_digits.py; uploads train and
+    validation to the data bucket; keeps test for the predictions."""
+    with tempfile.TemporaryDirectory(prefix="maas-digits-") as folder:
+        subprocess.run(
+            [sys.executable, str(REPO_ROOT / "training" / "prepare_digits.py"), "--out", folder],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto_url,
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        channels = {}
+        for channel in ("train", "validation"):
+            key = f"{DATA_PREFIX}/{channel}/digits.npz"
+            s3.upload_file(str(Path(folder, channel, "digits.npz")), DATA_BUCKET, key)
+            channels[channel] = f"s3://{DATA_BUCKET}/{DATA_PREFIX}/{channel}/"
+            say(f"uploaded {channels[channel]}digits.npz")
+        with np.load(Path(folder, "test", "digits.npz")) as test:
+            held_out = HeldOut(x=test["x"].astype(np.float32), y=test["y"].astype(int))
+    return channels, held_out
+
+
+def training_request(
+    channels: dict[str, str], *, seed: int, epochs: int, auto_deploy: bool
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "model": MODEL,
+        "recipe": "image-cnn",
+        "datasets": channels,
+        "hyperparameters": {"epochs": epochs, "seed": seed},
+        "metric_threshold": {"metric": "validation:accuracy", "value": 0.9, "goal": "maximize"},
+        "max_runtime_seconds": 900,
+    }
+    if auto_deploy:
+        spec["auto_deploy"] = True
+        spec["deployment"] = {"rollback_alarms": ROLLBACK_ALARMS, "instance_type": "ml.m5.large"}
+    return spec
+
+
+def train(api: MaasClient, spec: dict[str, Any], say: Say, timeout_s: float = 600) -> dict:
+    """Starts the job through the API and follows it to its end; returns the last view of it."""
+    job = api.start_training(spec)
+    say(f"started training job {job['id']}")
+    started = time.monotonic()
+    for job in api.watch_training(job["id"], timeout_s=timeout_s):  # noqa: B020 - keep the last
+        say(describe_job(job, started))
+    return job
+
+
+def wait_for_version(api: MaasClient, job_id: str, timeout_s: float = 60) -> dict:
+    """The event handler registers the version a moment after the job completes."""
+    deadline = time.monotonic() + timeout_s
+    job = api.training_job(job_id)
+    while job.get("registered_version") is None and time.monotonic() < deadline:
+        if job.get("outcome") and job.get("outcome") != "registered":
+            break
+        time.sleep(0.5)
+        job = api.training_job(job_id)
+    return job
+
+
+def follow_auto_deployment(api: MaasClient, job_id: str, say: Say, timeout_s: float = 300) -> dict:
+    """The event handler starts the deployment just after it registers the version."""
+    deadline = time.monotonic() + 60
+    job = api.training_job(job_id)
+    while not job.get("deployment_id") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        job = api.training_job(job_id)
+    if not job.get("deployment_id"):
+        raise RuntimeError(f"no deployment started for {job_id}: {job}")
+    deployment: dict = {}
+    for deployment in api.watch_deployment(job["model"], job["deployment_id"], timeout_s):
+        say(f"deployment {deployment['id']}: v{deployment['version']} {deployment['status']}")
+    return deployment
+
+
+def wait_until_live(api: MaasClient, version: int, say: Say, timeout_s: float = 300) -> dict:
+    deadline = time.monotonic() + timeout_s
+    model = api.model(MODEL)
+    while model.get("live_version") != version and time.monotonic() < deadline:
+        time.sleep(0.5)
+        model = api.model(MODEL)
+    say(f"model {MODEL}: live version {model.get('live_version')}")
+    return model
+
+
+def npy(x: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, x, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def predict_labels(api: MaasClient, x: np.ndarray) -> tuple[list[int], int | None]:
+    """Labels for a batch sent as application/x-npy, and the version that answered."""
+    answer = api.predict_bytes(MODEL, npy(x), "application/x-npy").json()
+    predictions = answer["outputs"]["predictions"]
+    return [int(p["label"]) for p in predictions], answer.get("version")
+
+
+def show_predictions(
+    api: MaasClient, held: HeldOut, say: Say, shown: int = 10, scored: int = 50
+) -> float:
+    labels, version = predict_labels(api, held.x[:scored])
+    say(f"version {version} answered; first {shown} held-out digits:")
+    for index in range(shown):
+        mark = "ok" if labels[index] == held.y[index] else "WRONG"
+        say(f"  digit #{index:<3} truth {held.y[index]}  predicted {labels[index]}  {mark}")
+    accuracy = float(np.mean(np.array(labels) == held.y[:scored]))
+    say(f"accuracy on {scored} held-out digits: {accuracy:.1%}")
+    return accuracy
+
+
+def canary_split(
+    api: MaasClient,
+    held: HeldOut,
+    new_version: int,
+    say: Say,
+    calls: int = 200,
+    settle_timeout_s: float = 120,
+) -> Counter:
+    """Waits for the canary's first answer, then counts which version answers each call."""
+    deadline = time.monotonic() + settle_timeout_s
+    while time.monotonic() < deadline:
+        if predict_labels(api, held.x[:1])[1] == new_version:
+            break
+        time.sleep(0.2)
+    else:
+        raise TimeoutError(f"version {new_version} never answered within {settle_timeout_s}s")
+    split: Counter = Counter()
+    started = time.monotonic()
+    for index in range(calls):
+        _, version = predict_labels(api, held.x[index % len(held.x)][None])
+        split[version] += 1
+    elapsed = time.monotonic() - started
+    shares = ", ".join(f"v{v}: {n} ({n / calls:.0%})" for v, n in sorted(split.items()))
+    say(f"traffic over {calls} calls: {shares}")
+    say(
+        f"{calls} predictions through the gateway in {elapsed:.1f}s "
+        f"({elapsed / calls * 1000:.0f} ms each, one at a time)"
+    )
+    return split

@@ -1,0 +1,255 @@
+"""HTTP plumbing for the local gateway, plus the internal sink for SageMaker state-change events.
+
+Internal paths (never part of the API): GET /_local/health, GET /.well-known/jwks.json, and
+POST /_local/events/{token}, which takes EventBridge event documents from the SageMaker emulator
+(loopback only, shared secret made at start-up) and hands them, in order, to handlers.events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import os
+import queue
+import re
+import signal
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from maas_local.config import REPO_ROOT
+from maas_local.gateway import Gateway, GatewaySettings
+from maas_local.invoker import HandlerInvoker
+from maas_local.proxy_event import HttpRequest, HttpResponse
+from maas_local.routing import RouteTable
+from maas_local.tokens import IssuerConfig, TokenVerifier
+from maas_local.usage_plans import UsagePlans, load_api_keys
+
+EVENTS_PATH = "/_local/events/"
+EVENT_TOKEN_ENV = "MAAS_EVENT_SINK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+EVENT_TIMEOUT_S = 900.0  # Lambda's own maximum; the event handler is not behind API Gateway
+LOOPBACK = {"127.0.0.1", "::1"}
+DISCARD_LIMIT_BYTES = 64 * 1024 * 1024
+_EVENT_SECRET = re.compile(re.escape(EVENTS_PATH) + r"[^\s\"]*")
+log = logging.getLogger("maas_local.gateway")
+
+
+class EventSink:
+    """Delivers events to handlers.events one at a time, in arrival order, off the HTTP thread."""
+
+    def __init__(self, invoker: HandlerInvoker, token: str, module: str = "events") -> None:
+        self._invoker = invoker
+        self._token = token
+        self._module = module
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.delivered = 0
+        self.failed = 0
+        self.pending = 0  # accepted and not yet handled: tests and tools wait for 0
+        self._count_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._drain, name="event-sink", daemon=True)
+        self._worker.start()
+
+    def accepts(self, presented: str) -> bool:
+        return bool(self._token) and hmac.compare_digest(presented.encode(), self._token.encode())
+
+    def put(self, event: dict[str, Any]) -> None:
+        with self._count_lock:
+            self.pending += 1
+        self._queue.put(event)
+
+    def _drain(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self._invoker.invoke(self._module, event, str(uuid.uuid4()), EVENT_TIMEOUT_S)
+                self.delivered += 1
+            except Exception:
+                self.failed += 1
+                log.exception("event handler failed on %s", event.get("detail-type"))
+            finally:
+                with self._count_lock:
+                    self.pending -= 1
+            log.info("event %s handled", event.get("detail-type"))
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, gateway: Gateway, sink: EventSink | None, jwks: dict) -> None:
+        super().__init__(address, _RequestHandler)
+        self.gateway = gateway
+        self.sink = sink
+        self.jwks = jwks
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "maas-local-gateway"
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits
+    # for its delayed ACK (~40 ms) on every request.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET  # noqa: N815
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        line = format % args
+        if EVENTS_PATH in line:  # the sink's path carries its secret: never log it
+            line = _EVENT_SECRET.sub(EVENTS_PATH + "***", line)
+        log.info("%s %s", self.address_string(), line)
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            return self._send(HttpResponse.message(411, "Length Required"))
+        size = int(length) if length and length.isdigit() else 0
+        if size > self.server.gateway.settings.max_payload_bytes:
+            self._discard(size)
+            return self._send(self.server.gateway.too_large())
+        body = self.rfile.read(size) if size else b""
+        internal = self._internal(url.path, body)
+        if internal is not None:
+            return self._send(internal)
+        request = HttpRequest(
+            method=self.command,
+            path=url.path,
+            query=url.query,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )
+        self._send(self.server.gateway.handle(request))
+
+    def _discard(self, size: int) -> None:
+        """Read (and drop) a refused body so the client sees the 413 rather than a reset."""
+        self.close_connection = True
+        remaining = min(size, DISCARD_LIMIT_BYTES)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    def _internal(self, path: str, body: bytes) -> HttpResponse | None:
+        if path == "/_local/health" and self.command == "GET":
+            sink = self.server.sink
+            status = {
+                "status": "ok",
+                "events_delivered": sink.delivered if sink else 0,
+                "events_failed": sink.failed if sink else 0,
+                "events_pending": sink.pending if sink else 0,
+            }
+            return HttpResponse(200, json.dumps(status).encode(), _JSON)
+        if path == "/.well-known/jwks.json" and self.command == "GET":
+            return HttpResponse(200, json.dumps(self.server.jwks).encode(), _JSON)
+        if path.startswith(EVENTS_PATH) and self.command == "POST":
+            return self._accept_events(path[len(EVENTS_PATH) :], body)
+        return None
+
+    def _accept_events(self, presented: str, body: bytes) -> HttpResponse:
+        sink = self.server.sink
+        header = self.headers.get("X-Maas-Event-Token", "")
+        trusted = self.client_address[0] in LOOPBACK
+        if sink is None or not trusted or not (sink.accepts(presented) or sink.accepts(header)):
+            return HttpResponse.message(403, "Forbidden")
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            # Also keeps out "simple" cross-site requests a browser page could send.
+            return HttpResponse.message(415, "events must be application/json")
+        try:
+            payload = json.loads(body)
+        except json.JSONDecodeError:
+            return HttpResponse.message(400, "event body is not JSON")
+        events = payload if isinstance(payload, list) else [payload]
+        for event in events:
+            sink.put(event)
+        return HttpResponse(202, json.dumps({"accepted": len(events)}).encode(), _JSON)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+
+_JSON = [("Content-Type", "application/json")]
+
+
+def build_server(
+    host: str,
+    port: int,
+    *,
+    keys_dir: Path,
+    openapi: Path,
+    handlers_package: str = "handlers",
+    settings: GatewaySettings | None = None,
+    event_token: str = "",
+) -> _Server:
+    issuer = IssuerConfig.load(keys_dir)
+    invoker = HandlerInvoker(handlers_package)
+    routes = RouteTable.from_file(openapi)
+    gateway = Gateway(
+        routes, TokenVerifier(issuer), UsagePlans(load_api_keys(keys_dir)), invoker, settings
+    )
+    sink = EventSink(invoker, event_token) if event_token else None
+    return _Server((host, port), gateway, sink, issuer.jwks)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="maas local API gateway")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument("--port", type=int, required=True, help="port to bind")
+    parser.add_argument("--keys-dir", type=Path, required=True, help="issuer and API keys")
+    parser.add_argument("--openapi", type=Path, default=REPO_ROOT / "openapi.json")
+    parser.add_argument("--handlers-package", default="handlers", help="where handlers live")
+    parser.add_argument("--preload", action="store_true", help="import handlers at start-up")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not args.openapi.is_file():
+        print(f"gateway: no API description at {args.openapi}", file=sys.stderr)
+        return 2
+    server = build_server(
+        args.host,
+        args.port,
+        keys_dir=args.keys_dir,
+        openapi=args.openapi,
+        handlers_package=args.handlers_package,
+        event_token=os.environ.get(EVENT_TOKEN_ENV, ""),
+    )
+    if args.preload:
+        server.gateway.invoker.preload(server.gateway.routes.modules())
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    log.info("gateway listening on http://%s:%d", args.host, args.port)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""API Gateway REST proxy events (payload v1.0) in, proxy responses out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from maas_local.config import STAGE
+from maas_local.routing import Route
+
+ACCOUNT_ID = "123456789012"  # moto's default account, so ARNs agree
+API_ID = "maaslocal0"
+_TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "application/xml")
+
+
+@dataclass
+class HttpRequest:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    protocol: str = "HTTP/1.1"
+
+    def header(self, name: str) -> str | None:
+        """The last value of a header, matched case-insensitively, as API Gateway keeps it."""
+        found = None
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                found = value
+        return found
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def message(cls, status: int, message: str, **extra: str) -> HttpResponse:
+        """API Gateway's own error shape: {"message": "..."} with its x-amzn-ErrorType."""
+        headers = [("Content-Type", "application/json")]
+        headers += [(key, value) for key, value in extra.items()]
+        return cls(status, json.dumps({"message": message}).encode(), headers)
+
+
+def is_binary(content_type: str | None, body: bytes) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    textual = media.startswith("text/") or media in _TEXT_TYPES or media.endswith("+json")
+    if textual or not media:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return False
+    return True
+
+
+def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict | None, dict | None]:
+    if not pairs:
+        return None, None
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        single[key] = value
+        multi.setdefault(key, []).append(value)
+    return single, multi
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as the authorizer and the usage plan found them."""
+
+    claims: dict[str, str] | None
+    api_key: str | None
+    api_key_id: str | None
+
+
+def build_event(
+    request: HttpRequest, route: Route, path_params: dict[str, str], caller: Caller, request_id: str
+) -> dict[str, Any]:
+    headers, multi_headers = _single_and_multi(request.headers)
+    query, multi_query = _single_and_multi(parse_qsl(request.query, keep_blank_values=True))
+    binary = is_binary(request.header("content-type"), request.body)
+    if not request.body:
+        body = None
+    elif binary:
+        body = base64.b64encode(request.body).decode("ascii")
+    else:
+        body = request.body.decode("utf-8")
+    return {
+        "resource": route.resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": _request_context(request, route, caller, request_id),
+        "body": body,
+        "isBase64Encoded": binary and body is not None,
+    }
+
+
+def _request_context(
+    request: HttpRequest, route: Route, caller: Caller, request_id: str
+) -> dict[str, Any]:
+    now = time.time()
+    context: dict[str, Any] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": API_ID,
+        "domainName": request.header("host") or "127.0.0.1",
+        "domainPrefix": API_ID,
+        "extendedRequestId": request_id,
+        "httpMethod": request.method,
+        "identity": {
+            "sourceIp": request.source_ip,
+            "userAgent": request.header("user-agent"),
+            "apiKey": caller.api_key,
+            "apiKeyId": caller.api_key_id,
+            "accountId": None,
+            "caller": None,
+            "user": None,
+            "userArn": None,
+        },
+        "path": f"/{STAGE}{request.path}",
+        "protocol": request.protocol,
+        "requestId": request_id,
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "requestTimeEpoch": int(now * 1000),
+        "resourceId": "local",
+        "resourcePath": route.resource,
+        "stage": STAGE,
+    }
+    if caller.claims is not None:
+        context["authorizer"] = {"claims": caller.claims}
+    return context
+
+
+class MalformedProxyResponse(ValueError):
+    """The integration returned something API Gateway cannot turn into HTTP (502)."""
+
+
+def parse_proxy_response(result: Any) -> HttpResponse:
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        raise MalformedProxyResponse("integration response has no integer statusCode")
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        raise MalformedProxyResponse("integration response body is not a string")
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+    headers: list[tuple[str, str]] = []
+    multi = result.get("multiValueHeaders") or {}
+    for name, values in multi.items():
+        headers += [(name, str(v)) for v in values]
+    for name, value in (result.get("headers") or {}).items():
+        if name not in multi:
+            headers.append((name, str(value)))
+    return HttpResponse(result["statusCode"], raw, headers)

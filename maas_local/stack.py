@@ -1,0 +1,226 @@
+"""The supervisor: starts moto, the SageMaker emulator and the gateway as one group, and stops them.
+
+It runs in the foreground (`maas local up --foreground`) or as the daemon that `maas local up`
+leaves behind (`python -m maas_local.stack --home DIR`). Every child asks Linux to kill it
+when the supervisor dies, so no part outlives the group, even when the supervisor is SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from maas_local import aws_resources
+from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
+from maas_local.processes import (
+    Child,
+    free_port,
+    http_ok,
+    python_env,
+    spawn,
+    stop_tree,
+)
+from maas_local.tokens import create_issuer
+from maas_local.usage_plans import ensure_api_key
+
+HEALTH_TIMEOUT_S = {"moto": 60.0, "sagemaker": 120.0, "gateway": 90.0}
+
+
+class StartupFailed(RuntimeError):
+    pass
+
+
+class _Stop(BaseException):
+    """Raised from the signal handler so that any wait unwinds into the clean-up."""
+
+
+@dataclass
+class StackOptions:
+    # MAAS_OPENAPI lets a developer try an API description before it is committed.
+    openapi: Path = Path(os.environ.get("MAAS_OPENAPI") or REPO_ROOT / "openapi.json")
+    handlers_package: str = "handlers"
+
+
+@dataclass
+class Supervisor:
+    paths: StackPaths
+    options: StackOptions = field(default_factory=StackOptions)
+    progress: Callable[[str], None] = print
+    children: dict[str, Child] = field(default_factory=dict)
+    parts: dict[str, dict] = field(default_factory=dict)
+    api_key: str = ""
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _raise_stop)
+        started = time.monotonic()
+        try:
+            self._write_state("starting")
+            self._start_all()
+            self._write_state("ready")
+            api_url = self.parts["gateway"]["url"]
+            self.progress(f"ready in {time.monotonic() - started:.1f}s: API {api_url}")
+            return self._watch()
+        except StartupFailed as error:
+            self.progress(f"start-up failed: {error}")
+            return 1
+        except _Stop:
+            self.progress("stopping")
+            return 0
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+            self._stop_all()
+            self.paths.state_file.unlink(missing_ok=True)
+            self.progress("stopped")
+
+    def _start_all(self) -> None:
+        ports = {name: free_port() for name in ("moto", "sagemaker", "gateway")}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        event_token = secrets.token_urlsafe(32)
+        moto = _module_argv("moto.server", host="127.0.0.1", port=ports["moto"])
+        self._launch("moto", moto, {}, urls["moto"], "/moto-api/")
+        emulator = _module_argv(
+            "maas_local.sagemaker",
+            host="127.0.0.1",
+            port=ports["sagemaker"],
+            root=self.paths.sagemaker_root,
+            event_sink=f"{urls['gateway']}/_local/events/{event_token}",
+        )
+        moto_env = aws_resources.aws_env(urls["moto"], None)
+        self._launch("sagemaker", emulator, moto_env, urls["sagemaker"], "/_emulator/health")
+        self._wait_healthy("moto")
+        self.progress("creating the platform's resources in moto")
+        resources = aws_resources.create_platform(urls["moto"], self.progress)
+        create_issuer(self.paths.keys, issuer=urls["gateway"])
+        self.api_key = ensure_api_key(self.paths.keys).value
+        env = aws_resources.handler_env(resources, urls["moto"], urls["sagemaker"])
+        env["MAAS_EVENT_SINK_TOKEN"] = event_token
+        gateway = _module_argv(
+            "maas_local.gateway_server",
+            "--preload",
+            port=ports["gateway"],
+            keys_dir=self.paths.keys,
+            openapi=self.options.openapi,
+            handlers_package=self.options.handlers_package,
+        )
+        self._launch("gateway", gateway, env, urls["gateway"], "/_local/health")
+        self._wait_healthy("sagemaker")
+        self._wait_healthy("gateway")
+
+    def _launch(
+        self, name: str, argv: list[str], env: dict[str, str], url: str, health: str
+    ) -> None:
+        log = self.paths.log_for(name)
+        self.progress(f"starting {name} on {url} (log: {log})")
+        child = spawn(name, argv, python_env(env), log, cwd=REPO_ROOT)
+        self.children[name] = child
+        self.parts[name] = {
+            **child.record(),
+            "url": url,
+            "health": url + health,
+            "port": int(url.rsplit(":", 1)[1]),
+        }
+        self._write_state("starting")
+
+    def _wait_healthy(self, name: str) -> None:
+        child, part = self.children[name], self.parts[name]
+        started = time.monotonic()
+        deadline = started + HEALTH_TIMEOUT_S[name]
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise StartupFailed(
+                    f"{name} exited with {child.process.returncode}; "
+                    f"last lines of {child.log}:\n{_tail(child.log)}"
+                )
+            if http_ok(part["health"], timeout=1.0):
+                self.progress(f"{name} healthy after {time.monotonic() - started:.1f}s")
+                return
+            time.sleep(0.1)
+        raise StartupFailed(f"{name} not healthy after {HEALTH_TIMEOUT_S[name]:.0f}s")
+
+    def _watch(self) -> int:
+        while True:
+            for name, child in self.children.items():
+                if child.process.poll() is not None:
+                    self.progress(
+                        f"{name} exited with {child.process.returncode}; "
+                        f"stopping the stack. Last lines:\n{_tail(child.log)}"
+                    )
+                    return 1
+            time.sleep(0.5)
+
+    def _stop_all(self) -> None:
+        self._write_state("stopping")
+        for name in reversed(list(self.children)):  # gateway first, moto last
+            child = self.children[name]
+            if child.process.poll() is None:
+                try:
+                    stop_tree(psutil.Process(child.pid))
+                except psutil.Error:
+                    pass
+            child.process.wait(timeout=15)
+
+    def _write_state(self, status: str) -> None:
+        me = psutil.Process()
+        state = {
+            "status": status,
+            "home": str(self.paths.home),
+            "supervisor": {"pid": me.pid, "create_time": me.create_time()},
+            "parts": self.parts,
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        if "gateway" in self.parts:
+            state["api_url"] = self.parts["gateway"]["url"]
+        if self.api_key:
+            state["api_key"] = self.api_key
+        write_private_json(self.paths.state_file, state)
+
+
+def _module_argv(module: str, *flags: str, **options: object) -> list[str]:
+    """`python -m module --an-option value ... flags`, in this interpreter."""
+    argv = [sys.executable, "-m", module]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv + list(flags)
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="maas local stack supervisor")
+    parser.add_argument("--home", type=Path, default=default_home(), help="state directory")
+    parser.add_argument("--openapi", type=Path, default=StackOptions.openapi)
+    parser.add_argument("--handlers-package", default=StackOptions.handlers_package)
+    args = parser.parse_args(argv)
+    paths = StackPaths(args.home).ensure()
+    options = StackOptions(openapi=args.openapi, handlers_package=args.handlers_package)
+
+    def progress(line: str) -> None:
+        print(f"maas local: {line}", flush=True)
+
+    os.umask(0o077)
+    return Supervisor(paths, options, progress).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
