@@ -122,9 +122,12 @@ def _create_bucket(s3, name: str, kms_key_arn: str) -> None:
     )
 
 
-def create_platform(moto_url: str, progress: Callable[[str], None] = print) -> PlatformResources:
+def create_platform(
+    moto_url: str, progress: Callable[[str], None] = print, *, storage_url: str | None = None
+) -> PlatformResources:
+    """storage_url, when given, serves S3 and KMS (the LocalStack backend); moto does the rest."""
     prefix = RESOURCE_PREFIX
-    kms = _client("kms", moto_url)
+    kms = _client("kms", storage_url or moto_url)
     key_arn = kms.create_key(Description=f"{prefix} platform key")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key_arn)
     role_arn = _client("iam", moto_url).create_role(
@@ -132,7 +135,7 @@ def create_platform(moto_url: str, progress: Callable[[str], None] = print) -> P
         AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST),
     )["Role"]["Arn"]
     progress("created KMS key and SageMaker execution role")
-    s3 = _client("s3", moto_url)
+    s3 = _client("s3", storage_url or moto_url)
     buckets = {kind: f"{prefix}-{kind}" for kind in ("artifacts", "data", "capture")}
     for name in buckets.values():
         _create_bucket(s3, name, key_arn)
@@ -153,7 +156,13 @@ def create_platform(moto_url: str, progress: Callable[[str], None] = print) -> P
     )
 
 
-def aws_env(moto_url: str, sagemaker_url: str | None) -> dict[str, str]:
+# The services the LocalStack backend takes over from moto, by their endpoint variables.
+LOCALSTACK_SERVICES = ("S3", "SQS", "EVENTBRIDGE", "KMS")
+
+
+def aws_env(
+    moto_url: str, sagemaker_url: str | None, localstack_url: str | None = None
+) -> dict[str, str]:
     """Endpoints and stand-in credentials: every AWS call of the stack stays on 127.0.0.1."""
     env = dict(FAKE_CREDENTIALS)
     env["AWS_ENDPOINT_URL"] = moto_url
@@ -161,13 +170,21 @@ def aws_env(moto_url: str, sagemaker_url: str | None) -> dict[str, str]:
     if sagemaker_url:
         env["AWS_ENDPOINT_URL_SAGEMAKER"] = sagemaker_url
         env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = sagemaker_url
+    if localstack_url:
+        for service in LOCALSTACK_SERVICES:
+            env[f"AWS_ENDPOINT_URL_{service}"] = localstack_url
     return env
 
 
-def handler_env(resources: PlatformResources, moto_url: str, sagemaker_url: str) -> dict[str, str]:
+def handler_env(
+    resources: PlatformResources,
+    moto_url: str,
+    sagemaker_url: str,
+    localstack_url: str | None = None,
+) -> dict[str, str]:
     """The environment infra gives the Lambda functions, pointed at the local services."""
     metrics = json.loads((TRAINING_DIR / "metric_definitions.json").read_text())
-    env = aws_env(moto_url, sagemaker_url)
+    env = aws_env(moto_url, sagemaker_url, localstack_url)
     env.update(
         REGISTRY_TABLE=resources.registry_table,
         RESOURCE_PREFIX=RESOURCE_PREFIX,

@@ -33,6 +33,11 @@ def _local_parser(commands: argparse._SubParsersAction) -> None:
         default=StackOptions.handlers_package,
         help="package holding the handler modules",
     )
+    up.add_argument(
+        "--localstack-url",
+        default=StackOptions.localstack_url,
+        help="a running LocalStack to serve S3, KMS, SQS and EventBridge (MAAS_LOCALSTACK_URL)",
+    )
     sub.add_parser("down", help="stop every part of the local stack")
     sub.add_parser("status", help="show each part and its health")
     token = sub.add_parser("token", help="print a bearer token from the local issuer")
@@ -72,7 +77,9 @@ def _run_local(args: argparse.Namespace, paths: StackPaths) -> int:
     match args.local_command:
         case "up":
             options = StackOptions(
-                openapi=args.openapi.resolve(), handlers_package=args.handlers_package
+                openapi=args.openapi.resolve(),
+                handlers_package=args.handlers_package,
+                localstack_url=args.localstack_url,
             )
             return lifecycle.up(paths, foreground=args.foreground, options=options)
         case "down":

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from maas_local.config import REPO_ROOT
+from maas_local.event_queue import QUEUE_ENV, QueueDrainer
 from maas_local.gateway import Gateway, GatewaySettings
 from maas_local.invoker import HandlerInvoker
 from maas_local.proxy_event import HttpRequest, HttpResponse
@@ -89,6 +90,7 @@ class _Server(ThreadingHTTPServer):
         self.gateway = gateway
         self.sink = sink
         self.jwks = jwks
+        self.drainer: QueueDrainer | None = None  # set when events arrive through a queue
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -154,6 +156,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 "events_failed": sink.failed if sink else 0,
                 "events_pending": sink.pending if sink else 0,
             }
+            if self.server.drainer is not None:
+                status["queue_events_delivered"] = self.server.drainer.delivered
+                status["queue_events_failed"] = self.server.drainer.failed
             return HttpResponse(200, json.dumps(status).encode(), _JSON)
         if path == "/.well-known/jwks.json" and self.command == "GET":
             return HttpResponse(200, json.dumps(self.server.jwks).encode(), _JSON)
@@ -242,13 +247,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.preload:
         server.gateway.invoker.preload(server.gateway.routes.modules())
+    drainer = server.drainer = _event_queue_drainer(server)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     log.info("gateway listening on http://%s:%d", args.host, args.port)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        if drainer is not None:
+            drainer.stop()
         server.server_close()
     return 0
+
+
+def _event_queue_drainer(server: _Server) -> QueueDrainer | None:
+    """With the LocalStack backend, events arrive through an EventBridge rule's queue."""
+    queue_url = os.environ.get(QUEUE_ENV)
+    if not queue_url:
+        return None
+    invoker = server.gateway.invoker
+
+    def deliver(event: dict[str, Any]) -> None:
+        invoker.invoke("events", event, str(uuid.uuid4()), EVENT_TIMEOUT_S)
+
+    log.info("draining state-change events from %s", queue_url)
+    return QueueDrainer(queue_url, deliver).start()
 
 
 if __name__ == "__main__":

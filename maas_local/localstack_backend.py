@@ -130,7 +130,8 @@ def start(*, port: int, root: Path, timeout: float = 60.0) -> LocalStack:
             raise LocalStackError(f"LocalStack exited with {process.returncode}: see {log_path}")
         try:
             services = stack.health().get("services", {})
-            if all(services.get(name) in ("available", "running") for name in SERVICES + CDK_SERVICES):
+            wanted = SERVICES + CDK_SERVICES
+            if all(services.get(name) in ("available", "running") for name in wanted):
                 return stack
         except OSError:
             pass

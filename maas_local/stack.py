@@ -21,7 +21,15 @@ from pathlib import Path
 import psutil
 
 from maas_local import aws_resources
-from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
+from maas_local.config import (
+    FAKE_CREDENTIALS,
+    REGION,
+    REPO_ROOT,
+    StackPaths,
+    default_home,
+    write_private_json,
+)
+from maas_local.event_queue import QUEUE_ENV, QUEUE_NAME, RULE_NAME, create_route
 from maas_local.processes import (
     Child,
     free_port,
@@ -49,6 +57,9 @@ class StackOptions:
     # MAAS_OPENAPI lets a developer try an API description before it is committed.
     openapi: Path = Path(os.environ.get("MAAS_OPENAPI") or REPO_ROOT / "openapi.json")
     handlers_package: str = "handlers"
+    # MAAS_LOCALSTACK_URL moves S3, KMS, SQS and EventBridge to a running LocalStack, and
+    # state-change events through a real EventBridge rule and queue.
+    localstack_url: str | None = os.environ.get("MAAS_LOCALSTACK_URL") or None
 
 
 @dataclass
@@ -88,24 +99,38 @@ class Supervisor:
         ports = {name: free_port() for name in ("moto", "sagemaker", "gateway")}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         event_token = secrets.token_urlsafe(32)
+        localstack = self.options.localstack_url
         moto = _module_argv("moto.server", host="127.0.0.1", port=ports["moto"])
         self._launch("moto", moto, {}, urls["moto"], "/moto-api/")
+        sink = "events:default" if localstack else f"{urls['gateway']}/_local/events/{event_token}"
         emulator = _module_argv(
             "maas_local.sagemaker",
             host="127.0.0.1",
             port=ports["sagemaker"],
             root=self.paths.sagemaker_root,
-            event_sink=f"{urls['gateway']}/_local/events/{event_token}",
+            event_sink=sink,
         )
-        moto_env = aws_resources.aws_env(urls["moto"], None)
+        moto_env = aws_resources.aws_env(urls["moto"], None, localstack)
         self._launch("sagemaker", emulator, moto_env, urls["sagemaker"], "/_emulator/health")
         self._wait_healthy("moto")
-        self.progress("creating the platform's resources in moto")
-        resources = aws_resources.create_platform(urls["moto"], self.progress)
+        self.progress(
+            f"creating the platform's resources in {'LocalStack and ' * bool(localstack)}moto"
+        )
+        resources = aws_resources.create_platform(
+            urls["moto"], self.progress, storage_url=localstack
+        )
         create_issuer(self.paths.keys, issuer=urls["gateway"])
         self.api_key = ensure_api_key(self.paths.keys).value
-        env = aws_resources.handler_env(resources, urls["moto"], urls["sagemaker"])
+        env = aws_resources.handler_env(resources, urls["moto"], urls["sagemaker"], localstack)
         env["MAAS_EVENT_SINK_TOKEN"] = event_token
+        if localstack:
+            env[QUEUE_ENV] = create_route(
+                sqs_url=localstack,
+                events_url=localstack,
+                region=REGION,
+                credentials=FAKE_CREDENTIALS,
+            )
+            self.progress(f"state changes go through EventBridge rule {RULE_NAME} to {QUEUE_NAME}")
         gateway = _module_argv(
             "maas_local.gateway_server",
             "--preload",
@@ -184,6 +209,8 @@ class Supervisor:
             state["api_url"] = self.parts["gateway"]["url"]
         if self.api_key:
             state["api_key"] = self.api_key
+        if self.options.localstack_url:
+            state["localstack_url"] = self.options.localstack_url
         write_private_json(self.paths.state_file, state)
 
 
@@ -211,9 +238,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=default_home(), help="state directory")
     parser.add_argument("--openapi", type=Path, default=StackOptions.openapi)
     parser.add_argument("--handlers-package", default=StackOptions.handlers_package)
+    parser.add_argument(
+        "--localstack-url",
+        default=StackOptions.localstack_url,
+        help="a running LocalStack to serve S3, KMS, SQS and EventBridge",
+    )
     args = parser.parse_args(argv)
     paths = StackPaths(args.home).ensure()
-    options = StackOptions(openapi=args.openapi, handlers_package=args.handlers_package)
+    options = StackOptions(
+        openapi=args.openapi,
+        handlers_package=args.handlers_package,
+        localstack_url=args.localstack_url,
+    )
 
     def progress(line: str) -> None:
         print(f"maas local: {line}", flush=True)

@@ -146,7 +146,8 @@ class TrainingRun:
             # With network isolation the SDK ships the code as the `code` input channel and
             # points at it inside the container; our container root is the job's folder.
             archive = self.job_dir / submit.removeprefix(CONTAINER_ROOT)
-            if not archive.resolve().is_relative_to(self.job_dir.resolve()) or not archive.is_file():
+            inside = archive.resolve().is_relative_to(self.job_dir.resolve())
+            if not inside or not archive.is_file():
                 raise validation(f"sagemaker_submit_directory {submit} is not in an input channel")
             s3io.extract_tar(archive, code_dir)
             self.note(f"code from {submit}")

@@ -12,7 +12,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-
 pytestmark = pytest.mark.localstack
 
 REPO = Path(__file__).resolve().parents[2]
