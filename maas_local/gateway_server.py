@@ -84,6 +84,7 @@ class EventSink:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops connections under concurrent load
 
     def __init__(self, address, gateway: Gateway, sink: EventSink | None, jwks: dict) -> None:
         super().__init__(address, _RequestHandler)

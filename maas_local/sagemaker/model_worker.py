@@ -124,6 +124,13 @@ def make_handler(batcher: Batcher, token: str) -> type[BaseHTTPRequestHandler]:
     return ModelServer
 
 
+class ModelHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The emulator opens a connection per invocation; socketserver's default backlog of 5
+    # overflows when concurrent requests wait on a batch, and the callers see resets.
+    request_queue_size = 128
+
+
 def _exit_when_orphaned() -> None:
     sys.stdin.buffer.read()
     os._exit(0)
@@ -150,8 +157,7 @@ def main() -> None:
         max_size=int(os.environ.get("MAAS_BATCH_MAX_SIZE", "8")),
         max_wait_s=float(os.environ.get("MAAS_BATCH_MAX_WAIT_MS", "5")) / 1000.0,
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(batcher, token))
-    server.daemon_threads = True
+    server = ModelHTTPServer(("127.0.0.1", 0), make_handler(batcher, token))
     partial = args.ready_file.with_suffix(".tmp")
     partial.write_text(str(server.server_address[1]))
     partial.replace(args.ready_file)

@@ -90,6 +90,9 @@ def serve(
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections under concurrent load, and a
+    # dropped SYN costs its client a one-second retransmit.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], control: ControlPlane) -> None:
         super().__init__(address, RequestHandler)
