@@ -104,6 +104,10 @@ def _decode_json(text: str) -> Request:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise InvalidInputError(f"the body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidInputError(
+            "the JSON body is nested too deeply; expected instances of the model's input shape"
+        ) from None
     if isinstance(doc, dict) and "inputs" in doc:
         return _decode_oip(doc)
     if not isinstance(doc, dict) or not isinstance(doc.get("instances"), list):

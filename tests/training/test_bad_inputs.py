@@ -193,3 +193,11 @@ def test_input_errors_are_value_errors_so_servers_map_them_to_4xx():
     assert issubclass(InvalidInputError, ValueError) and issubclass(
         UnsupportedContentTypeError, ValueError
     )
+
+
+def test_json_nested_too_deeply_is_an_input_error_not_a_crash():
+    from inference import input_fn
+
+    body = '{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(InvalidInputError, match="nested too deeply"):
+        input_fn(body, "application/json")
