@@ -42,18 +42,30 @@ ERROR_SCHEMA = {
         }
     },
 }
+# API Gateway answers some errors itself, before or instead of the handler, in its own shape.
+GATEWAY_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
 ERRORS = {
     "400": "Invalid request (pydantic's message)",
-    "403": "Missing scope",
+    "401": "Missing, expired or untrusted bearer token (API Gateway)",
+    "403": "Missing scope, or missing API key (API Gateway)",
     "404": "Unknown model, version, deployment or job",
     "409": "Conflict",
-    "413": "Body over 6,291,456 bytes",
+    "413": "Body over 6,291,456 bytes (API Gateway: over 10 MB)",
     "415": "Unsupported content type",
+    "429": "Usage plan's rate or quota exceeded (API Gateway)",
     "500": "Internal error",
-    "502": "The model or SageMaker failed",
+    "502": "The model or SageMaker failed, or the integration failed (API Gateway)",
     "503": "Throttled or model not ready (see Retry-After)",
-    "504": "The model timed out",
+    "504": "The model timed out, or the 29 s integration timeout passed (API Gateway)",
 }
+# Which shape each status may take: ours, API Gateway's, or either.
+GATEWAY_ONLY = {"401", "429"}
+EITHER = {"403", "413", "502", "504"}
+SAGEMAKER_GROUPS = {"predict", "deployments", "training_jobs"}
 
 
 def _security_schemes() -> dict[str, Any]:
@@ -68,14 +80,22 @@ def _security_schemes() -> dict[str, Any]:
 
 
 def _error_codes(path: str, method: str, operation: dict[str, Any]) -> list[str]:
-    codes = ["400", "403", "404", "500"]
+    # Every route sits behind the authorizer, the usage plan and the Lambda integration.
+    codes = ["400", "401", "403", "404", "429", "500", "502", "504"]
     if method in ("post", "delete"):
         codes.append("409")
     if "requestBody" in operation:
         codes += ["413", "415"]
-    if operation["tags"][0] == "predict" and method == "post":
-        codes += ["502", "503", "504"]
+    if operation["tags"][0] in SAGEMAKER_GROUPS:  # SageMaker throttling, a model not ready
+        codes += ["503"]
     return sorted(codes)
+
+
+def _error_content(code: str) -> dict[str, Any]:
+    ours = {"$ref": "#/components/schemas/Error"}
+    gateway = {"$ref": "#/components/schemas/GatewayError"}
+    schema = gateway if code in GATEWAY_ONLY else {"oneOf": [ours, gateway]}
+    return {"application/json": {"schema": schema if code in GATEWAY_ONLY | EITHER else ours}}
 
 
 def _raw_predict_body(operation: dict[str, Any]) -> None:
@@ -104,6 +124,7 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
+    schemas["GatewayError"] = GATEWAY_ERROR_SCHEMA
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             if path == "/v1/models/{model}/predict":
@@ -120,12 +141,7 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation["responses"]
             responses.pop("422", None)
             for code in _error_codes(path, method, operation):
-                responses[code] = {
-                    "description": ERRORS[code],
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
+                responses[code] = {"description": ERRORS[code], "content": _error_content(code)}
     return document
 
 

@@ -83,6 +83,18 @@ def _raw_body(event: dict[str, Any]) -> bytes:
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
 
 
+def _refuse_json_too_deep(body: bytes) -> None:
+    """The model parses the body itself, and JSON nested past the parser's recursion limit
+    would crash it (a 5xx for the caller's mistake). Anything else wrong with it, the model
+    explains better."""
+    try:
+        json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "ValidationError", "the JSON body is nested too deeply") from None
+    except ValueError:
+        return
+
+
 def _decode(answer: invoke.Answer) -> Any:
     if "json" in answer.content_type:
         try:
@@ -110,9 +122,12 @@ def predict(
     content_type = media_type(event)
     if content_type not in PREDICT_TYPES:
         raise ApiError(415, "UnsupportedMediaType", f"content type must be one of {PREDICT_TYPES}")
+    body = _raw_body(event)
+    if content_type == "application/json":
+        _refuse_json_too_deep(body)
     answer = invoke.invoke(
         model,
-        _raw_body(event),
+        body,
         content_type,
         version=version,
         custom_attributes=header(event, CUSTOM_ATTRIBUTES),

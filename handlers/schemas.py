@@ -24,6 +24,8 @@ Datatype = Literal[
     "BYTES",
 ]
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+# NaN and Infinity are valid Python JSON but no metric, threshold or hyperparameter.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
@@ -52,7 +54,7 @@ class VersionCreate(Strict):
     version: int | None = Field(
         default=None, ge=1, le=99_999_999, description="Omit to take the next number"
     )
-    metrics: dict[Name, float] = Field(default_factory=dict, max_length=50)
+    metrics: dict[Name, Finite] = Field(default_factory=dict, max_length=50)
     input_schema: InputSchema = Field(default_factory=InputSchema)
     training_job: str | None = Field(default=None, max_length=63)
     description: str | None = Field(default=None, max_length=1024)
@@ -123,7 +125,7 @@ class DeploymentOut(BaseModel):
 
 class MetricThreshold(Strict):
     metric: Name = Field(description="a name from training/metric_definitions.json")
-    value: float
+    value: Finite
     goal: Literal["maximize", "minimize"] = "maximize"
 
 
@@ -132,7 +134,7 @@ class Datasets(Strict):
     validation: str | None = Field(default=None, pattern=S3_URI)
 
 
-HyperValue = str | int | float | bool
+HyperValue = str | int | Finite | bool
 
 
 class TrainingJobCreate(Strict):

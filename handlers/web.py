@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Route, Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from handlers.config import MAX_BODY_BYTES, MisconfiguredError
 from handlers.errors import ApiError, error_body, forbidden, proxy_error
+from handlers.tracing import LazyTracer
 
 INVOKE_SCOPE = "maas/invoke"
 ADMIN_SCOPE = "maas/admin"
@@ -32,7 +33,7 @@ INVOKE: list[dict[str, list[str]]] = [
 JSON_TYPES = ("application/json",)
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "maas"))
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "maas"))
+tracer = LazyTracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "maas"))
 
 
 def request_id(event: dict[str, Any]) -> str:
@@ -111,6 +112,24 @@ def build(router: Router) -> APIGatewayRestResolver:
         except ApiError as denied:
             return _api_error(denied)
         return render(400, "ValidationError", _validation_message(exc))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable(exc: UnicodeDecodeError) -> Response:
+        # A body that is not UTF-8 arrives base64-encoded; JSON routes cannot read it.
+        try:
+            guard(app)
+        except ApiError as denied:
+            return _api_error(denied)
+        return render(400, "ValidationError", f"body is not UTF-8 encoded JSON: {exc.reason}")
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        # json.loads gives up on nesting deeper than the interpreter's recursion limit.
+        try:
+            guard(app)
+        except ApiError as denied:
+            return _api_error(denied)
+        return render(400, "ValidationError", "the JSON body is nested too deeply")
 
     @app.exception_handler(MisconfiguredError)
     def _misconfigured(exc: MisconfiguredError) -> Response:

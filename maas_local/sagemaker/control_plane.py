@@ -98,6 +98,13 @@ class ControlPlane:
         self._model(p["ModelName"])
         self.models.pop(p["ModelName"], None)
 
+    def op_ListModels(self, p):  # noqa: N802
+        return {"Models": _listing(self.models, p, "ModelName", "ModelArn")}
+
+    def op_ListEndpointConfigs(self, p):  # noqa: N802
+        rows = _listing(self.configs, p, "EndpointConfigName", "EndpointConfigArn")
+        return {"EndpointConfigs": rows}
+
     def op_CreateEndpointConfig(self, p):  # noqa: N802
         name = p["EndpointConfigName"]
         for spec in p["ProductionVariants"]:
@@ -172,3 +179,14 @@ class ControlPlane:
             arn = self._arn("endpoint-config", name)
             raise validation(f'Could not find endpoint configuration "{arn}".')
         return self.configs[name]
+
+
+def _listing(table: dict[str, dict[str, Any]], p: dict[str, Any], name: str, arn: str) -> list:
+    """ListModels / ListEndpointConfigs: summaries filtered by NameContains, newest first."""
+    rows = [
+        {name: key, arn: record[arn], "CreationTime": record["CreationTime"]}
+        for key, record in list(table.items())
+        if p.get("NameContains", "") in key
+    ]
+    rows.sort(key=lambda row: row["CreationTime"], reverse=p.get("SortOrder") != "Ascending")
+    return rows[: p.get("MaxResults", 100)]

@@ -34,6 +34,10 @@ class WorkerDown(Exception):
     """The worker process did not answer: it crashed or was killed."""
 
 
+class WorkerDied(WorkerDown):
+    """The worker died with the request in flight."""
+
+
 class VariantServer:
     def __init__(self, spec: dict[str, Any], model: dict[str, Any], work_dir: Path, log: Path):
         self.spec = spec
@@ -136,7 +140,7 @@ class VariantServer:
         except TimeoutError:
             return 408, b"The invocation timed out waiting for the model server", "text/plain"
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise WorkerDown(f"model server for {self.name} failed: {exc}") from exc
+            raise WorkerDied(f"model server for {self.name} failed: {exc}") from exc
         finally:
             conn.close()
         with self._count_lock:

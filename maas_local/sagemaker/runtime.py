@@ -2,7 +2,8 @@
 
 A request goes to its TargetVariant, or, during a blue/green deployment, to the new fleet with
 the deployment's current traffic share, then to a variant by weight. A model server that does not
-answer is restarted by the request that found it dead; that request gets ServiceUnavailable.
+answer is restarted by the request that found it dead; that request gets ServiceUnavailable, or
+a ModelError when the server died with the request in flight.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from typing import Any
 
 from maas_local.sagemaker.endpoints import Endpoints
-from maas_local.sagemaker.fleet import LoadError, VariantServer, WorkerDown
+from maas_local.sagemaker.fleet import LoadError, VariantServer, WorkerDied, WorkerDown
 from maas_local.sagemaker.protocol import AwsError
 
 
@@ -35,6 +36,10 @@ def invoke(
             variant.restart(endpoints.ctx.load_timeout_s)
         except LoadError:
             pass
+        if isinstance(exc, WorkerDied):
+            # The model server's own answer when its worker dies mid-request (TorchServe's
+            # 500 "Worker died."), which SageMaker passes on as a ModelError.
+            raise _model_error(endpoints.ctx, name, 500, b"Worker died.") from exc
         raise runtime_error("ServiceUnavailable", f"{exc}; it is being restarted", 503) from exc
     if status != 200:
         raise _model_error(endpoints.ctx, name, status, data)

@@ -146,7 +146,8 @@ def test_model_server_crashing_mid_request_is_restarted(sm, s3, runtime, emulato
 
     with pytest.raises(ClientError) as exc:
         invoke(runtime, name, [[9, 9, 9, 9]])
-    assert exc.value.response["Error"]["Code"] == "ServiceUnavailable"
+    assert exc.value.response["Error"]["Code"] == "ModelError"
+    assert exc.value.response["OriginalStatusCode"] == 500
 
     assert invoke(runtime, name, CLUSTER_ROWS)["json"]["predictions"] == [0, 1, 2]
     sm.delete_endpoint(EndpointName=name)

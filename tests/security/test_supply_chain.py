@@ -16,7 +16,18 @@ SCANNED = ["handlers", "training", "maas_local"]
 
 def test_bandit_reports_no_high_severity_finding_in_our_code():
     result = subprocess.run(
-        [sys.executable, "-m", "bandit", "-q", "-r", *SCANNED, "-f", "json", "--severity-level", "high"],
+        [
+            sys.executable,
+            "-m",
+            "bandit",
+            "-q",
+            "-r",
+            *SCANNED,
+            "-f",
+            "json",
+            "--severity-level",
+            "high",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -25,7 +36,9 @@ def test_bandit_reports_no_high_severity_finding_in_our_code():
     scanned_files = report["metrics"]["_totals"]["loc"]
     high = [r for r in report["results"] if r["issue_severity"] == "HIGH"]
     assert scanned_files > 0, "bandit scanned nothing"
-    assert high == [], [f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_text']}" for r in high]
+    assert high == [], [
+        f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_text']}" for r in high
+    ]
 
 
 def test_secret_scanner_catches_planted_credentials():

@@ -1,0 +1,241 @@
+"""Benchmark 2: adaptive batching in the local serving path, on against off, at concurrency 16.
+
+On the SageMaker emulator (moto's S3 behind it) each model.tar.gz is deployed twice: one
+endpoint with MAAS_BATCH_MAX_SIZE=BATCH_ON and one with MAAS_BATCH_MAX_SIZE=1 (batching off),
+both with MAAS_BATCH_MAX_WAIT_MS=MAX_WAIT_MS. CONCURRENCY threads call plain boto3
+`sagemaker-runtime invoke_endpoint`, one instance per request, a bounded number of requests
+each; runs alternate off/on so load drift hits both alike. Both serve with PyTorch fp32.
+
+Models:
+- image-cnn (the goal row): the recipe at 3x64x64 inputs, sent as application/x-npy. Its
+  weights come from one epoch on random images; throughput does not depend on them.
+- text-transformer (informs): the fine-tuned MiniLM as a training job writes it, one SST-2
+  sentence per request as JSON. Texts of different lengths pad to the longest in a batch.
+
+    python -m bench.adaptive_batching
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.common import Row, min_max, percentile
+
+CONCURRENCY = 16
+REQUESTS_PER_THREAD = 12
+REPEATS = 3
+BATCH_ON, MAX_WAIT_MS = 16, 5
+BUCKET = "maas-bench"
+ROLE = "arn:aws:iam::123456789012:role/maas-bench"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def emulator() -> Iterator[tuple[object, str]]:
+    """moto's server for S3 and the SageMaker emulator, both stopped on exit."""
+    from moto.server import ThreadedMotoServer
+
+    from maas_local.sagemaker import serve
+
+    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL"]}
+    os.environ.update(CREDENTIALS)
+    port = _free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="maas-bench-sm-") as root:
+            server = serve("127.0.0.1", 0, root, None, seed=7, time_scale=0.01)
+            try:
+                yield server, os.environ["AWS_ENDPOINT_URL"]
+            finally:
+                server.shutdown()
+    finally:
+        moto.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _clients(url: str):
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120)
+    return boto3.client("sagemaker", endpoint_url=url, config=cfg), cfg
+
+
+def deploy(sm, s3_uri: str, name: str, environment: dict[str, str]) -> str:
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": s3_uri, "Environment": environment},
+    )
+    variant = {
+        "VariantName": "v1",
+        "ModelName": name,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.xlarge",
+        "InitialVariantWeight": 1.0,
+    }
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    return name
+
+
+def wait_in_service(sm, names: list[str], timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    for name in names:
+        while (status := sm.describe_endpoint(EndpointName=name)["EndpointStatus"]) != "InService":
+            if status == "Failed" or time.monotonic() > deadline:
+                reason = sm.describe_endpoint(EndpointName=name).get("FailureReason")
+                raise RuntimeError(f"endpoint {name} is {status}: {reason}")
+            time.sleep(0.2)
+
+
+def load(runtimes: list, endpoint: str, payloads: list[tuple[bytes, str]], per_thread: int) -> dict:
+    """Every thread sends `per_thread` one-instance requests back to back."""
+    latencies: list[list[float]] = [[] for _ in runtimes]
+    labels: dict[int, str] = {}
+    errors: list[str] = []
+    start = threading.Barrier(len(runtimes) + 1)
+
+    def worker(i: int) -> None:
+        start.wait()
+        for k in range(per_thread):
+            which = (i * per_thread + k) % len(payloads)
+            body, content_type = payloads[which]
+            t0 = time.perf_counter()
+            try:
+                reply = runtimes[i].invoke_endpoint(
+                    EndpointName=endpoint,
+                    Body=body,
+                    ContentType=content_type,
+                    Accept="application/json",
+                )
+                labels[which] = str(json.loads(reply["Body"].read())["predictions"][0]["label"])
+            except Exception as exc:  # counted and reported, never hidden
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            latencies[i].append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(runtimes))]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=600)
+    wall = time.perf_counter() - t0
+    flat = [x for per in latencies for x in per]
+    return {
+        "rps": len(flat) / wall,
+        "p95_ms": percentile(flat, 95) * 1000 if flat else float("nan"),
+        "labels": labels,
+        "errors": errors,
+    }
+
+
+def _measure(sm, runtimes: list, uri: str, name: str, payloads: list, log) -> dict:
+    wait = {"MAAS_BATCH_MAX_WAIT_MS": str(MAX_WAIT_MS)}
+    endpoints = {
+        "off": deploy(sm, uri, f"bench-{name}-off", {"MAAS_BATCH_MAX_SIZE": "1", **wait}),
+        "on": deploy(sm, uri, f"bench-{name}-on", {"MAAS_BATCH_MAX_SIZE": str(BATCH_ON), **wait}),
+    }
+    wait_in_service(sm, list(endpoints.values()))
+    for endpoint in endpoints.values():
+        load(runtimes, endpoint, payloads, 2)  # warm: connections, first forward passes
+    results: dict[str, list[dict]] = {"off": [], "on": []}
+    for r in range(REPEATS):
+        for mode, endpoint in endpoints.items():
+            results[mode].append(load(runtimes, endpoint, payloads, REQUESTS_PER_THREAD))
+        log(f"[batching] {name} repeat {r + 1}/{REPEATS}: " + ", ".join(
+            f"{k} {v[-1]['rps']:.1f} req/s p95 {v[-1]['p95_ms']:.0f} ms" for k, v in results.items()
+        ))  # fmt: skip
+    for endpoint in endpoints.values():
+        sm.delete_endpoint(EndpointName=endpoint)  # stops its model server
+    return results
+
+
+def run(log=print) -> list[Row]:
+    import boto3
+
+    from bench.batching_models import image_cnn, minilm
+
+    with emulator() as (server, _), tempfile.TemporaryDirectory() as tmp:
+        sm, cfg = _clients(server.url)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        runtimes = [
+            boto3.client("sagemaker-runtime", endpoint_url=server.url, config=cfg)
+            for _ in range(CONCURRENCY)
+        ]
+        rows = []
+        for build, goal in ((image_cnn, True), (minilm, False)):
+            name, tarball, payloads, what = build(Path(tmp), log)
+            s3.upload_file(str(tarball), BUCKET, f"bench/{name}/model.tar.gz")
+            uri = f"s3://{BUCKET}/bench/{name}/model.tar.gz"
+            log(f"[batching] {name}: deploying with batching on and off")
+            rows.append(_row(name, what, _measure(sm, runtimes, uri, name, payloads, log), goal))
+    return rows
+
+
+def _row(name: str, what: str, results: dict[str, list[dict]], goal: bool) -> Row:
+    rps = {k: [r["rps"] for r in v] for k, v in results.items()}
+    p95 = {k: [r["p95_ms"] for r in v] for k, v in results.items()}
+    ratios = [on / off for on, off in zip(rps["on"], rps["off"], strict=True)]
+    ratio = statistics.median(ratios)
+    on_p95, off_p95 = statistics.median(p95["on"]), statistics.median(p95["off"])
+    errors = [e for v in results.values() for r in v for e in r["errors"]]
+    on_labels = {k: v for r in results["on"] for k, v in r["labels"].items()}
+    off_labels = {k: v for r in results["off"] for k, v in r["labels"].items()}
+    both = on_labels.keys() & off_labels.keys()
+    differ = sum(on_labels[k] != off_labels[k] for k in both)
+    notes = [
+        f"{what}; {CONCURRENCY} threads x {REQUESTS_PER_THREAD} requests per run;"
+        f" on = MAAS_BATCH_MAX_SIZE={BATCH_ON}, MAAS_BATCH_MAX_WAIT_MS={MAX_WAIT_MS}",
+        f"{differ} of {len(both)} inputs labelled differently on vs off; {len(errors)} failed"
+        " requests" + (f" (first: {errors[0]})" if errors else ""),
+    ]
+    met = ratio >= 2.0 and on_p95 <= off_p95 and not errors and differ == 0
+    return Row(
+        bench=f"2. adaptive batching, concurrency 16, {name}",
+        maas=f"{statistics.median(rps['on']):.1f} req/s, p95 {on_p95:.0f} ms",
+        baseline=f"{statistics.median(rps['off']):.1f} req/s, p95 {off_p95:.0f} ms (batching off)",
+        ratio=ratio,
+        goal=">= 2x at equal or better p95" if goal else "- (informs)",
+        met=met if goal else None,
+        spread=(
+            f"{REPEATS} runs: ratio {min_max(ratios, '{:.2f}')}x; on {min_max(rps['on'], '{:.1f}')}"
+            f" req/s, p95 {min_max(p95['on'])} ms; off {min_max(rps['off'], '{:.1f}')} req/s,"
+            f" p95 {min_max(p95['off'])} ms"
+        ),
+        notes=notes,
+    )
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

@@ -1,0 +1,108 @@
+"""What every benchmark shares: the row it reports, spread statistics, the machine it ran on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Row:
+    """One line of the table: maas against a baseline measured in the same run.
+
+    `ratio` is maas / baseline for higher-is-better figures (throughput) and the reverse
+    comparison is spelled out in `goal` for lower-is-better ones (latency, import time).
+    """
+
+    bench: str
+    maas: str  # the raw figure, with its unit
+    baseline: str  # the raw figure, with its unit and what the baseline is
+    ratio: float | None
+    goal: str  # e.g. ">= 3x", "<= 1.5x", or "-" when the row only informs
+    met: bool | None  # None: no goal, or not measured
+    spread: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.met is None:
+            return "-" if self.ratio is not None else "not measured"
+        return "yes" if self.met else "NO"
+
+
+def not_measured(bench: str, goal: str, why: str) -> Row:
+    return Row(bench, "not measured", "not measured", None, goal, None, why)
+
+
+def iqr(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100), so it is always an observed value."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def min_max(values: list[float], fmt: str = "{:.0f}") -> str:
+    return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
+
+
+def bench_threads() -> int:
+    """One thread count for every side of every comparison: MAAS_BENCH_THREADS or all cores."""
+    return int(os.environ.get("MAAS_BENCH_THREADS") or os.cpu_count() or 1)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "not installed"
+
+
+def machine() -> dict[str, str]:
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "memory": _memory_gib(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "onnxruntime": _version("onnxruntime"),
+        "transformers": _version("transformers"),
+        "threads": str(bench_threads()),
+        "load average at start (1, 5, 15 min)": load,
+    }

@@ -1,0 +1,116 @@
+"""Adaptive batching in the local serving path answers exactly as batching off does.
+
+Requests carry one sentence each (as online callers send them) and are sent together, so the
+batcher joins them into one predict_fn call on the real training/inference.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_sentences import SENTENCES
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE = 1e-5  # PyTorch fp32, batch of padded texts against one text per call
+
+
+def send_together(call, bodies: list[bytes]) -> list:
+    results: list = [None] * len(bodies)
+    barrier = threading.Barrier(len(bodies))
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = call(bodies[i])
+        except Exception as exc:  # the assertion below shows it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def bodies() -> list[bytes]:
+    return [json.dumps({"instances": [s]}).encode() for s in SENTENCES]
+
+
+def probabilities(answers: list) -> list[list[float]]:
+    return [json.loads(a)["predictions"][0]["probabilities"] for a in answers]
+
+
+def labels(answers: list) -> list[str]:
+    return [json.loads(a)["predictions"][0]["label"] for a in answers]
+
+
+@pytest.fixture(scope="module")
+def torch_only_dir(minilm_dir, tmp_path_factory) -> Path:
+    """The model dir as a training job writes it: weights, no ONNX (PyTorch serves it)."""
+    out = tmp_path_factory.mktemp("torch-only") / "model"
+    shutil.copytree(minilm_dir, out, ignore=shutil.ignore_patterns("*.onnx"))
+    return out
+
+
+def test_worker_batcher_joins_concurrent_requests_and_answers_as_one_by_one(torch_only_dir):
+    from maas_local.sagemaker.batching import Batcher
+    from maas_local.sagemaker.model_worker import load
+
+    handler = load(torch_only_dir)
+    batched = Batcher(handler, max_size=len(SENTENCES), max_wait_s=2.0)
+    single = Batcher(handler, max_size=1)
+    try:
+        together = send_together(
+            lambda b: batched.submit(b, "application/json", "application/json", 60), bodies()
+        )
+        alone = [single.submit(b, "application/json", "application/json", 60) for b in bodies()]
+    finally:
+        batched.close()
+        single.close()
+
+    assert batched.batches >= 1 and batched.batched_requests >= 2  # batches really formed
+    assert labels(together) == labels(alone)
+    np.testing.assert_allclose(probabilities(together), probabilities(alone), atol=TOLERANCE)
+
+
+def test_emulator_endpoint_with_batching_answers_as_one_without(emulator, torch_only_dir, tmp_path):
+    import boto3
+    from export import package
+
+    from bench.adaptive_batching import BUCKET, deploy, wait_in_service
+
+    sm = boto3.client("sagemaker", endpoint_url=emulator.url)
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=emulator.url)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.upload_file(
+        str(package(torch_only_dir, tmp_path / "model.tar.gz")), BUCKET, "t/model.tar.gz"
+    )
+    uri = f"s3://{BUCKET}/t/model.tar.gz"
+    on = deploy(
+        sm, uri, "test-batching-on", {"MAAS_BATCH_MAX_SIZE": "16", "MAAS_BATCH_MAX_WAIT_MS": "200"}
+    )
+    off = deploy(sm, uri, "test-batching-off", {"MAAS_BATCH_MAX_SIZE": "1"})
+    wait_in_service(sm, [on, off])
+
+    def invoker(endpoint: str):
+        def call(body: bytes) -> bytes:
+            reply = runtime.invoke_endpoint(
+                EndpointName=endpoint, Body=body, ContentType="application/json"
+            )
+            return reply["Body"].read()
+
+        return call
+
+    with_batching = send_together(invoker(on), bodies())
+    without = [invoker(off)(b) for b in bodies()]
+
+    assert labels(with_batching) == labels(without)
+    np.testing.assert_allclose(probabilities(with_batching), probabilities(without), atol=TOLERANCE)

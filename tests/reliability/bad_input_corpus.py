@@ -1,0 +1,149 @@
+"""Hostile and malformed requests, each with the 4xx it must get and words its message must use.
+
+`{model}` in a path is the trained digits model. Bodies are bytes, sent as they are.
+(Named uniquely: the tests import it as a top-level module.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SIX_MIB_PLUS_ONE = 6_291_457  # one byte over SageMaker's (and so the API's) payload limit
+JSON = "application/json"
+PREDICT = "/v1/models/{model}/predict"
+INFER = "/v2/models/{model}/infer"
+VERSIONS = "/v1/models/{model}/versions"
+DEPLOY = "/v1/models/{model}/deployments"
+TRAIN = "/v1/training-jobs"
+DATA = "s3://maas-local-data/digits/train/"
+
+
+@dataclass(frozen=True)
+class BadInput:
+    name: str
+    method: str
+    path: str
+    body: bytes
+    status: int
+    mentions: tuple[str, ...]  # lower-case words the error message must contain
+    content_type: str = JSON
+
+
+def _j(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _row(*values: object) -> list:
+    return [*values, *[0.0] * (64 - len(values))]
+
+
+def _oip(**tensor: object) -> bytes:
+    base = {"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [0.0] * 64}
+    return _j({"inputs": [{**base, **tensor}]})
+
+
+def _training(**fields: object) -> bytes:
+    spec = {"model": "corpus", "recipe": "image-cnn", "datasets": {"train": DATA}}
+    return _j({**spec, **fields})
+
+
+def _version(**fields: object) -> bytes:
+    spec = {"artifact_uri": "s3://maas-local-artifacts/x/model.tar.gz", "recipe": "image-cnn"}
+    return _j({**spec, **fields})
+
+
+def _deep(depth: int) -> bytes:
+    return b'{"instances": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _padded_json(size: int) -> bytes:
+    head, tail = b'{"instances": [[0]], "pad": "', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+CORPUS: list[BadInput] = [
+    # Malformed JSON
+    BadInput("predict: truncated JSON", "POST", PREDICT, b'{"instances": [[0, 1,', 400, ("json",)),
+    BadInput("infer: truncated JSON", "POST", INFER, b'{"inputs": [', 400, ("json",)),
+    BadInput("training: truncated JSON", "POST", TRAIN, b'{"model": "x"', 400, ("json",)),
+    BadInput("versions: not JSON at all", "POST", VERSIONS, b"artifact=s3://x", 400, ("json",)),
+    BadInput("predict: JSON but no instances", "POST", PREDICT, _j({"rows": [1]}), 400,
+             ("instances",)),
+    # Wrong types
+    BadInput("training: model is a number", "POST", TRAIN, _training(model=5), 400, ("model",)),
+    BadInput("training: hyperparameters a list", "POST", TRAIN, _training(hyperparameters=[1]),
+             400, ("hyperparameters",)),
+    BadInput("versions: version is text", "POST", VERSIONS, _version(version="three"), 400,
+             ("version",)),
+    BadInput("deploy: version is a list", "POST", DEPLOY,
+             _j({"version": [1], "rollback_alarms": ["a"]}), 400, ("version",)),
+    BadInput("predict: instances of text", "POST", PREDICT, _j({"instances": [["a"] * 64]}), 400,
+             ("numbers",)),
+    # NaN and Infinity
+    BadInput("predict: NaN", "POST", PREDICT, b'{"instances": [[NaN' + b", 0" * 63 + b"]]}", 400,
+             ("nan",)),
+    BadInput("predict: Infinity", "POST", PREDICT,
+             b'{"instances": [[Infinity' + b", 0" * 63 + b"]]}", 400, ("inf",)),
+    BadInput("infer: NaN in data", "POST", INFER,
+             b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [NaN'
+             + b", 0" * 63 + b"]}]}", 400, ("nan",)),
+    BadInput("versions: NaN metric", "POST", VERSIONS,
+             b'{"artifact_uri": "s3://maas-local-artifacts/x/model.tar.gz", "recipe": "image-cnn",'
+             b' "metrics": {"validation:accuracy": NaN}}', 400, ("metrics",)),
+    BadInput("training: Infinity threshold", "POST", TRAIN,
+             _training()[:-1] + b', "metric_threshold": {"metric": "validation:accuracy",'
+             b' "value": Infinity}}', 400, ("value",)),
+    # Wrong tensor shapes and datatypes
+    BadInput("predict: 63 features", "POST", PREDICT, _j({"instances": [[0.0] * 63]}), 400,
+             ("shape",)),
+    BadInput("predict: ragged rows", "POST", PREDICT, _j({"instances": [_row(), [0.0]]}), 400,
+             ("shape",)),
+    BadInput("infer: unknown datatype", "POST", INFER, _oip(datatype="FP128"), 400, ("datatype",)),
+    BadInput("infer: BYTES to an image model", "POST", INFER,
+             _oip(datatype="BYTES", data=["x"] * 64), 400, ("bytes",)),
+    BadInput("infer: shape says 128, data has 64", "POST", INFER, _oip(shape=[2, 64]), 400,
+             ("shape",)),
+    BadInput("infer: negative dimension", "POST", INFER, _oip(shape=[-1, 64]), 400, ("shape",)),
+    # Huge arrays, deep nesting
+    BadInput("infer: shape of 10^12 rows", "POST", INFER, _oip(shape=[10**12, 64]), 400,
+             ("shape",)),
+    BadInput("predict: one row of a million numbers", "POST", PREDICT,
+             b'{"instances": [[' + b"0," * 999_999 + b"0]]}", 400, ("shape",)),
+    BadInput("predict: nested 100,000 deep", "POST", PREDICT, _deep(100_000), 400, ("nest",)),
+    BadInput("training: nested 100,000 deep", "POST", TRAIN,
+             b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, ("json",)),
+    # Unicode and control characters
+    BadInput("training: unicode model name", "POST", TRAIN, _training(model="mödel-ü"), 400,
+             ("model",)),
+    BadInput("training: control characters in the model name", "POST", TRAIN,
+             _training(model="a\x00\x07b"), 400, ("model",)),
+    BadInput("versions: right-to-left override in a metric name", "POST", VERSIONS,
+             _version(metrics={"acc\u202euracy": 1.0}), 400, ("metrics",)),
+    BadInput("predict: invalid UTF-8", "POST", PREDICT, b'{"instances": "\xff\xfe"}', 400,
+             ("utf-8",)),
+    BadInput("training: invalid UTF-8", "POST", TRAIN, b'{"model": "\xff"}', 400, ("utf-8",)),
+    # Empty bodies
+    BadInput("predict: empty body", "POST", PREDICT, b"", 400, ("empty",)),
+    BadInput("infer: empty body", "POST", INFER, b"", 400, ("body",)),
+    BadInput("training: empty body", "POST", TRAIN, b"", 400, ("body",)),
+    BadInput("versions: empty object", "POST", VERSIONS, b"{}", 400, ("artifact_uri",)),
+    # Over the payload limit by one byte
+    BadInput("predict: 6,291,457 bytes", "POST", PREDICT, _padded_json(SIX_MIB_PLUS_ONE), 413,
+             ("6291456",)),
+    BadInput("training: 6,291,457 bytes", "POST", TRAIN, _padded_json(SIX_MIB_PLUS_ONE), 413,
+             ("6291456",)),
+    # Path parameters with ../ and unicode
+    BadInput("versions: ../ in the model", "POST", "/v1/models/..%2F..%2Fetc/versions",
+             _version(), 400, ("model",)),
+    BadInput("deploy: ../ in the model", "POST", "/v1/models/%2E%2E%2Fdigits/deployments",
+             _j({"version": 1, "rollback_alarms": ["a"]}), 400, ("model",)),
+    BadInput("predict: unicode model", "POST", "/v1/models/d%C3%AFgits/predict",
+             _j({"instances": [_row()]}), 400, ("model",)),
+    BadInput("infer: version is ../", "POST", "/v2/models/{model}/versions/..%2F1/infer",
+             _oip(), 400, ("version",)),
+    BadInput("training job id with ../", "DELETE", "/v1/training-jobs/..%2F..%2Fjobs", b"", 400,
+             ("job_id",)),
+    BadInput("deployment id with unicode", "GET", "/v1/models/{model}/deployments/d%E2%80%AE1",
+             b"", 400, ("deployment_id",)),
+]  # fmt: skip

@@ -1,0 +1,40 @@
+"""A tiny model with switchable faults, served by the SageMaker emulator's model worker.
+
+`settings.json` beside it may ask for: `load_delay_s` (the endpoint stays loading that long),
+`fail_predict` (every prediction raises with that message: a version that errors), and
+`crash_on` (a row equal to it kills the model server mid-request).
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def model_fn(model_dir):
+    settings_file = Path(model_dir) / "settings.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    time.sleep(settings.get("load_delay_s", 0))
+    return settings
+
+
+def input_fn(body, content_type):
+    if content_type != "application/json":
+        raise ValueError(f"unsupported content type {content_type}; send application/json")
+    payload = json.loads(body)
+    rows = payload.get("instances") if isinstance(payload, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise ValueError('expected {"instances": [[number, ...], ...]}')
+    return rows
+
+
+def predict_fn(rows, settings):
+    if settings.get("fail_predict"):
+        raise RuntimeError(settings["fail_predict"])
+    if settings.get("crash_on") is not None and settings["crash_on"] in rows:
+        os._exit(3)  # the model server dies with the request in flight
+    return [sum(float(v) for v in row) for row in rows]
+
+
+def output_fn(prediction, accept):
+    return json.dumps({"predictions": prediction}), "application/json"
