@@ -148,6 +148,9 @@ def show_predictions(
         say(f"  digit #{index:<3} truth {held.y[index]}  predicted {labels[index]}  {mark}")
     accuracy = float(np.mean(np.array(labels) == held.y[:scored]))
     say(f"accuracy on {scored} held-out digits: {accuracy:.1%}")
+    every_label, _ = predict_labels(api, held.x)
+    overall = float(np.mean(np.array(every_label) == held.y))
+    say(f"accuracy on all {len(held.y)} held-out test digits: {overall:.1%}")
     return accuracy
 
 
