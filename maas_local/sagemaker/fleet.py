@@ -24,6 +24,7 @@ from maas_local.sagemaker import s3io
 from maas_local.sagemaker.model_worker import TOKEN_HEADER
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+MAX_IDLE_CONNECTIONS = 32
 
 
 class LoadError(Exception):
@@ -56,6 +57,9 @@ class VariantServer:
         self._token = ""
         self._restart_lock = threading.Lock()
         self._count_lock = threading.Lock()
+        # Connections to the worker are kept alive and reused: one TCP handshake per caller
+        # thread instead of one per invocation.
+        self._idle: list[http.client.HTTPConnection] = []
 
     @property
     def pid(self) -> int | None:
@@ -132,21 +136,39 @@ class VariantServer:
         """Forwards one invocation; returns (status, body, content type) or raises WorkerDown."""
         if self._proc is None or self._proc.poll() is not None:
             raise WorkerDown(f"model server for {self.name} is not running")
-        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=60)
+        conn = self._connection()
         try:
             conn.request("POST", "/invocations", body, {**headers, TOKEN_HEADER: self._token})
             response = conn.getresponse()
             data = response.read()
         except TimeoutError:
+            conn.close()
             return 408, b"The invocation timed out waiting for the model server", "text/plain"
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise WorkerDied(f"model server for {self.name} failed: {exc}") from exc
-        finally:
             conn.close()
+            raise WorkerDied(f"model server for {self.name} failed: {exc}") from exc
+        self._release(conn)
         with self._count_lock:
             self.invocations += 1
             self.model_errors += response.status != 200
         return response.status, data, response.getheader("Content-Type", "application/json")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        """A kept-alive connection to the current worker, or a new one."""
+        with self._count_lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.port == self._port:
+                    return conn
+                conn.close()  # from a worker that has since been replaced
+        return http.client.HTTPConnection("127.0.0.1", self._port, timeout=60)
+
+    def _release(self, conn: http.client.HTTPConnection) -> None:
+        with self._count_lock:
+            if conn.port == self._port and len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def restart(self, timeout_s: float) -> None:
         """Replaces a dead worker; concurrent callers see `Restarting` and do not pile up."""
@@ -162,6 +184,10 @@ class VariantServer:
             self._restart_lock.release()
 
     def stop(self) -> None:
+        with self._count_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:  # a replacement worker may get the same port: never reuse these
+            conn.close()
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
