@@ -43,10 +43,11 @@ class PlatformResources:
     source_dir_s3_uri: str
 
 
-def _client(service: str, moto_url: str):
+def local_client(service: str, endpoint_url: str):
+    """A boto3 client for a service of the local stack, with its stand-in credentials."""
     return boto3.client(
         service,
-        endpoint_url=moto_url,
+        endpoint_url=endpoint_url,
         region_name=REGION,
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -127,20 +128,20 @@ def create_platform(
 ) -> PlatformResources:
     """storage_url, when given, serves S3 and KMS (the LocalStack backend); moto does the rest."""
     prefix = RESOURCE_PREFIX
-    kms = _client("kms", storage_url or moto_url)
+    kms = local_client("kms", storage_url or moto_url)
     key_arn = kms.create_key(Description=f"{prefix} platform key")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key_arn)
-    role_arn = _client("iam", moto_url).create_role(
+    role_arn = local_client("iam", moto_url).create_role(
         RoleName=f"{prefix}-sagemaker-execution",
         AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST),
     )["Role"]["Arn"]
     progress("created KMS key and SageMaker execution role")
-    s3 = _client("s3", storage_url or moto_url)
+    s3 = local_client("s3", storage_url or moto_url)
     buckets = {kind: f"{prefix}-{kind}" for kind in ("artifacts", "data", "capture")}
     for name in buckets.values():
         _create_bucket(s3, name, key_arn)
     table = f"{prefix}-registry"
-    _create_table(_client("dynamodb", moto_url), table, json.loads(SCHEMA_FILE.read_text()))
+    _create_table(local_client("dynamodb", moto_url), table, json.loads(SCHEMA_FILE.read_text()))
     progress(f"created buckets {', '.join(buckets.values())} and table {table}")
     s3.put_object(Bucket=buckets["artifacts"], Key=SOURCEDIR_KEY, Body=sourcedir_archive())
     source_uri = f"s3://{buckets['artifacts']}/{SOURCEDIR_KEY}"

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 
+from maas_local.aws_resources import local_client
 from maas_local.client import MaasClient
 from maas_local.client_commands import describe_job
-from maas_local.config import FAKE_CREDENTIALS, REGION, REPO_ROOT, RESOURCE_PREFIX
+from maas_local.config import REPO_ROOT, RESOURCE_PREFIX
 
 MODEL = "digits"
 DATA_BUCKET = f"{RESOURCE_PREFIX}-data"
@@ -33,7 +33,7 @@ class HeldOut:
     y: np.ndarray  # (N,) int
 
 
-def prepare_and_upload(moto_url: str, say: Say) -> tuple[dict[str, str], HeldOut]:
+def prepare_and_upload(s3_url: str, say: Say) -> tuple[dict[str, str], HeldOut]:
     """Writes train/validation/test .npz with training/prepare_digits.py; uploads train and
     validation to the data bucket; keeps test for the predictions."""
     with tempfile.TemporaryDirectory(prefix="maas-digits-") as folder:
@@ -43,13 +43,7 @@ def prepare_and_upload(moto_url: str, say: Say) -> tuple[dict[str, str], HeldOut
             capture_output=True,
             text=True,
         )
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=moto_url,
-            region_name=REGION,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        s3 = local_client("s3", s3_url)
         channels = {}
         for channel in ("train", "validation"):
             key = f"{DATA_PREFIX}/{channel}/digits.npz"

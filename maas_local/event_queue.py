@@ -17,6 +17,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from maas_local.aws_resources import local_client
+
 log = logging.getLogger("maas_local.event_queue")
 
 QUEUE_NAME = "maas-local-sagemaker-events"
@@ -26,15 +28,10 @@ QUEUE_ENV = "MAAS_EVENT_QUEUE_URL"
 VISIBILITY_TIMEOUT_S = 30
 
 
-def create_route(*, sqs_url: str, events_url: str, region: str, credentials: dict[str, str]) -> str:
+def create_route(endpoint_url: str) -> str:
     """The queue, the rule that feeds it, and the queue policy that lets the rule send."""
-    common = {
-        "region_name": region,
-        "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"],
-    }
-    sqs = boto3.client("sqs", endpoint_url=sqs_url, **common)
-    events = boto3.client("events", endpoint_url=events_url, **common)
+    sqs = local_client("sqs", endpoint_url)
+    events = local_client("events", endpoint_url)
     queue_url = sqs.create_queue(
         QueueName=QUEUE_NAME,
         Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S), "SqsManagedSseEnabled": "true"},

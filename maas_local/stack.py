@@ -21,14 +21,7 @@ from pathlib import Path
 import psutil
 
 from maas_local import aws_resources
-from maas_local.config import (
-    FAKE_CREDENTIALS,
-    REGION,
-    REPO_ROOT,
-    StackPaths,
-    default_home,
-    write_private_json,
-)
+from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
 from maas_local.event_queue import QUEUE_ENV, QUEUE_NAME, RULE_NAME, create_route
 from maas_local.processes import (
     Child,
@@ -124,12 +117,7 @@ class Supervisor:
         env = aws_resources.handler_env(resources, urls["moto"], urls["sagemaker"], localstack)
         env["MAAS_EVENT_SINK_TOKEN"] = event_token
         if localstack:
-            env[QUEUE_ENV] = create_route(
-                sqs_url=localstack,
-                events_url=localstack,
-                region=REGION,
-                credentials=FAKE_CREDENTIALS,
-            )
+            env[QUEUE_ENV] = create_route(localstack)
             self.progress(f"state changes go through EventBridge rule {RULE_NAME} to {QUEUE_NAME}")
         gateway = _module_argv(
             "maas_local.gateway_server",

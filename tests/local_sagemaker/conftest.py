@@ -71,7 +71,7 @@ class EventSink:
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Silent: request lines would drown the test output."""
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/events"

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 import requests
 
 from maas_local import demo_steps as steps
 from maas_local import lifecycle
+from maas_local.aws_resources import local_client
 from maas_local.client import Credentials, MaasClient
-from maas_local.config import FAKE_CREDENTIALS, REGION, StackPaths, read_json
+from maas_local.config import StackPaths, read_json
 from maas_local.event_queue import QUEUE_NAME, RULE_NAME
 from maas_local.stack import StackOptions
 
@@ -27,16 +27,6 @@ EPOCHS = 6
 
 def say(line: str) -> None:
     print(line, flush=True)
-
-
-def client(service: str, url: str):
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +44,7 @@ def stack_on_localstack(localstack, tmp_path_factory):
 def test_state_changes_route_through_an_eventbridge_rule_to_a_queue(
     localstack, stack_on_localstack
 ):
-    events = client("events", localstack.url)
+    events = local_client("events", localstack.url)
     pattern = json.loads(events.describe_rule(Name=RULE_NAME)["EventPattern"])
     (target,) = events.list_targets_by_rule(Rule=RULE_NAME)["Targets"]
 
@@ -74,7 +64,7 @@ def test_flow_trains_registers_deploys_and_predicts_with_localstack_storage_and_
 
     # Given the digits uploaded to LocalStack's S3 (moto holds no bucket at all)
     channels, held = steps.prepare_and_upload(localstack.url, say)
-    moto_buckets = client("s3", state["parts"]["moto"]["url"]).list_buckets()["Buckets"]
+    moto_buckets = local_client("s3", state["parts"]["moto"]["url"]).list_buckets()["Buckets"]
     assert moto_buckets == []
 
     # When a job trains through the API and asks for auto-deploy
@@ -90,7 +80,7 @@ def test_flow_trains_registers_deploys_and_predicts_with_localstack_storage_and_
     assert steps.wait_until_live(api, version, say)["live_version"] == version
 
     # And the model artefact sits in LocalStack's artifact bucket
-    artifacts = client("s3", localstack.url).list_objects_v2(Bucket="maas-local-artifacts")
+    artifacts = local_client("s3", localstack.url).list_objects_v2(Bucket="maas-local-artifacts")
     assert any(o["Key"].endswith("output/model.tar.gz") for o in artifacts.get("Contents", []))
 
     # And the deployed model answers held-out digits right
@@ -100,7 +90,7 @@ def test_flow_trains_registers_deploys_and_predicts_with_localstack_storage_and_
     assert correct >= 48, f"{correct}/50 right"
 
     # And every event was taken off the queue
-    sqs = client("sqs", localstack.url)
+    sqs = local_client("sqs", localstack.url)
     queue_url = sqs.get_queue_url(QueueName=QUEUE_NAME)["QueueUrl"]
     attributes = sqs.get_queue_attributes(
         QueueUrl=queue_url,

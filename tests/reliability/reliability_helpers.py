@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import jwt
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from maas_local.config import FAKE_CREDENTIALS, REGION, RESOURCE_PREFIX, StackPaths
+from maas_local.aws_resources import local_client
+from maas_local.config import RESOURCE_PREFIX, StackPaths
 from maas_local.tokens import ISSUER_FILE, PRIVATE_KEY_FILE, mint_token, scope_names
 
 HERE = Path(__file__).parent
@@ -97,13 +97,7 @@ class Stack:
 
     def aws(self, service: str) -> Any:
         endpoint = self.url("sagemaker") if service.startswith("sagemaker") else self.url("moto")
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return local_client(service, endpoint)
 
     def events_settled(self, timeout: float = 60) -> None:
         """Waits until the gateway has handed every state-change event to the handler."""
