@@ -76,11 +76,17 @@ def upload_dir(src: Path, uri: str, seen: dict[str, tuple[int, float]] | None = 
     count = 0
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src).as_posix()
-        stat = path.stat()
-        stamp = (stat.st_size, stat.st_mtime)
-        if seen.get(rel) == stamp:
+        # The script keeps writing while this runs: an atomic save renames its temp file
+        # away between the listing and the upload. A file that is gone is not an error;
+        # the next sync picks up whatever replaced it.
+        try:
+            stat = path.stat()
+            stamp = (stat.st_size, stat.st_mtime)
+            if seen.get(rel) == stamp:
+                continue
+            upload_file(path, join(uri, rel))
+        except FileNotFoundError:
             continue
-        upload_file(path, join(uri, rel))
         seen[rel] = stamp
         count += 1
     return count

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from maas_local.sagemaker import s3io, script_mode
 from maas_local.sagemaker.protocol import now, validation
 
@@ -215,7 +217,12 @@ class TrainingRun:
                 self.note(f"MaxRuntimeInSeconds ({limit}) exceeded")
                 self.stop("MaxRuntimeExceeded")
             if checkpoint_uri and time.monotonic() - last_sync > 5:
-                s3io.upload_dir(checkpoints, checkpoint_uri, self._ckpt_seen)
+                # A sync that fails while training goes on is retried at the next one; the
+                # sync after the script exits is the one whose failure fails the job.
+                try:
+                    s3io.upload_dir(checkpoints, checkpoint_uri, self._ckpt_seen)
+                except (OSError, BotoCoreError, ClientError) as exc:
+                    self.note(f"checkpoint sync failed, retrying at the next one: {exc}")
                 last_sync = time.monotonic()
 
     def _pump(self, stream: IO[bytes], is_stderr: bool) -> None:

@@ -195,3 +195,30 @@ def test_duplicate_job_name_and_unknown_job_answer_aws_errors(sm, s3):
     with pytest.raises(sm.exceptions.ResourceNotFound):
         sm.describe_training_job(TrainingJobName=unique("missing"))
     wait_job(sm, name)
+
+
+def test_checkpoint_sync_skips_files_renamed_away_mid_sync(s3, tmp_path, monkeypatch):
+    """The script's atomic save renames its temp file while a sync is listing the directory."""
+    from maas_local.sagemaker import s3io
+
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    (ckpt / "a.pt").write_bytes(b"a")
+    (ckpt / "b.tmp").write_bytes(b"b")  # listed, then gone before its stat
+    (ckpt / "c.tmp").write_bytes(b"c")  # listed and stat'ed, then gone before its upload
+    real_upload = s3io.upload_file
+
+    def racing_upload(path, uri):
+        if path.name == "a.pt":
+            (ckpt / "b.tmp").unlink()
+        if path.name == "c.tmp":
+            path.unlink()
+        real_upload(path, uri)
+
+    monkeypatch.setattr(s3io, "upload_file", racing_upload)
+    seen: dict = {}
+    uri = f"s3://{BUCKET}/race/checkpoints"
+    assert s3io.upload_dir(ckpt, uri, seen) == 1
+    assert set(seen) == {"a.pt"}
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="race/").get("Contents", [])]
+    assert keys == ["race/checkpoints/a.pt"]
