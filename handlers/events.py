@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import handlers
 from handlers import aws, deploy, store, training, versions
 from handlers.config import Settings
 from handlers.errors import ApiError
@@ -209,3 +210,6 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from handlers.web import _LocalContext
 
     return _handle(event, context if context is not None else _LocalContext())
+
+
+handlers.loaded()

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+import handlers
 from handlers.config import MAX_BODY_BYTES, MisconfiguredError
 from handlers.errors import ApiError, error_body, forbidden, proxy_error
 from handlers.tracing import LazyTracer
@@ -177,8 +178,23 @@ def _oversize(event: dict[str, Any]) -> ApiError | None:
     return None
 
 
+_METRICS = threading.local()
+
+
+def _metrics() -> EphemeralMetrics:
+    """This thread's EMF recorder. One is kept rather than built per request, which cost
+    more than recording the metrics; flushing empties it, and so does taking it up."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "maas")
+    metrics: EphemeralMetrics | None = getattr(_METRICS, "emf", None)
+    if metrics is None or metrics.namespace != namespace:
+        metrics = _METRICS.emf = EphemeralMetrics(namespace=namespace)
+    else:
+        metrics.clear_metrics()  # whatever a failed request left behind is not this one's
+    return metrics
+
+
 def _route_metrics(event: dict[str, Any], status: int, started: float) -> None:
-    metrics = EphemeralMetrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "maas"))
+    metrics = _metrics()
     route = f"{event.get('httpMethod', '?')} {event.get('resource') or 'unmatched'}"
     metrics.add_dimension(name="route", value=route)
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
@@ -190,7 +206,7 @@ def _route_metrics(event: dict[str, Any], status: int, started: float) -> None:
 
 
 def model_metrics(model: str, *, model_error: bool) -> None:
-    metrics = EphemeralMetrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "maas"))
+    metrics = _metrics()
     metrics.add_dimension(name="model", value=model)
     metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=int(model_error))
@@ -223,4 +239,5 @@ def entry(router: Router) -> tuple[APIGatewayRestResolver, Callable[[dict, Any],
     def handler(event: dict, context: Any = None) -> dict:
         return _handle(event, context if context is not None else _LocalContext())
 
+    handlers.loaded()
     return app, handler
