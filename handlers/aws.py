@@ -14,6 +14,10 @@ the caller always gets our JSON error (504) rather than API Gateway's bare timeo
 
 Control-plane calls (SageMaker, DynamoDB) are short: 2 s connect, 5 s read, 3 attempts.
 
+Clients come from botocore itself, the layer under boto3 that makes every client: importing
+boto3 would also load s3transfer and its multiprocessing machinery, which no handler uses,
+and that is a tenth of the predict handler's cold start.
+
 Attempts are capped with `total_max_attempts`: botocore reads the older `max_attempts` key
 as the number of *retries*, which would make 4 attempts and break the chain above.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 MAX_ATTEMPTS = 3
@@ -34,7 +38,7 @@ CONTROL_READ_TIMEOUT_S = 5.0
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
-_session: boto3.session.Session | None = None
+_session: botocore.session.Session | None = None
 
 
 def _config(service: str) -> Config:
@@ -50,7 +54,7 @@ def _config(service: str) -> Config:
 
 
 def client(service: str) -> Any:
-    """The process-wide client for `service`; boto3 clients are safe to share across threads."""
+    """The process-wide client for `service`; clients are safe to share across threads."""
     found = _clients.get(service)
     if found is not None:
         return found
@@ -58,8 +62,8 @@ def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
             if _session is None:
-                _session = boto3.session.Session()
-            _clients[service] = _session.client(service, config=_config(service))
+                _session = botocore.session.get_session()
+            _clients[service] = _session.create_client(service, config=_config(service))
         return _clients[service]
 
 

@@ -16,10 +16,9 @@ import binascii
 import json
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from handlers import aws
@@ -28,8 +27,11 @@ from handlers.errors import ApiError, aws_error_code, bad_request, conflict
 
 MODEL_SK = "#MODEL"
 JOB_SK = "#JOB"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+# DynamoDB numbers: 38 significant digits, exponents from -130 to +125. A float that does not
+# fit exactly is refused rather than silently rounded.
+_NUMBERS = Context(
+    prec=38, Emin=-128, Emax=126, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
 _MODEL_CACHE_TTL_S = 30.0
 _model_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -46,32 +48,79 @@ def version_sk(version: int) -> str:
     return f"VERSION#{version:08d}"
 
 
-def _to_ddb(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
+def _number(value: int | float | Decimal) -> str:
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise TypeError(f"DynamoDB stores no {value}")
+    return str(_NUMBERS.create_decimal(number))
+
+
+def to_attribute(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB AttributeValue. Floats round-trip through their repr, so
+    0.1 is stored as 0.1, not as the binary fraction nearest it."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": _number(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
     if isinstance(value, dict):
-        return {k: _to_ddb(v) for k, v in value.items()}
+        return {"M": {str(k): to_attribute(v) for k, v in value.items()}}
     if isinstance(value, list | tuple):
-        return [_to_ddb(v) for v in value]
-    return value
+        return {"L": [to_attribute(v) for v in value]}
+    if isinstance(value, set | frozenset) and value:
+        if all(isinstance(v, str) for v in value):
+            return {"SS": sorted(value)}
+        if all(isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in value):
+            return {"NS": [_number(v) for v in value]}
+        if all(isinstance(v, bytes | bytearray) for v in value):
+            return {"BS": [bytes(v) for v in value]}
+    raise TypeError(f"no DynamoDB type for {type(value).__name__}: {value!r:.80}")
 
 
-def _from_ddb(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_ddb(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_from_ddb(v) for v in value]
-    return value
+def _plain_number(text: str) -> int | float:
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def from_attribute(attribute: dict[str, Any]) -> Any:
+    """A DynamoDB AttributeValue as plain Python: numbers become int or float, sets lists."""
+    (kind, value), *rest = attribute.items()
+    if rest:
+        raise ValueError(f"an AttributeValue has one type, not {sorted(attribute)}")
+    if kind == "S":
+        return value
+    if kind == "N":
+        return _plain_number(value)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_attribute(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_attribute(v) for v in value]
+    if kind == "B":
+        return bytes(value)
+    if kind == "SS":
+        return list(value)
+    if kind == "NS":
+        return [_plain_number(v) for v in value]
+    if kind == "BS":
+        return [bytes(v) for v in value]
+    raise ValueError(f"unknown DynamoDB type {kind}")
 
 
 def serialize(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_ddb(v)) for k, v in attrs.items() if v is not None}
+    return {k: to_attribute(v) for k, v in attrs.items() if v is not None}
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    plain = {k: _from_ddb(_deserializer.deserialize(v)) for k, v in item.items()}
+    plain = {k: from_attribute(v) for k, v in item.items()}
     for internal in ("pk", "sk", "gsi1pk", "gsi1sk"):
         plain.pop(internal, None)
     return plain
