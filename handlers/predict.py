@@ -26,7 +26,13 @@ ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="model n
 VersionNumber = Annotated[int, Path(ge=1, le=99_999_999, description="model version")]
 
 
-class PredictResponse(BaseModel):
+class _Model(BaseModel):
+    # Validators are built on first use, so a cold start builds only those its first route
+    # needs rather than all seven.
+    model_config = ConfigDict(defer_build=True)
+
+
+class PredictResponse(_Model):
     model: str
     version: int | None = Field(description="the version that answered")
     outputs: Any
@@ -35,7 +41,7 @@ class PredictResponse(BaseModel):
     custom_attributes: str | None = None
 
 
-class InferTensor(BaseModel):
+class InferTensor(_Model):
     name: str = Field(min_length=1, max_length=128)
     shape: list[Annotated[int, Field(ge=0)]]
     datatype: str = Field(pattern=r"^(BOOL|U?INT(8|16|32|64)|FP(16|32|64)|BYTES)$")
@@ -43,12 +49,12 @@ class InferTensor(BaseModel):
     data: list[Any]
 
 
-class RequestedOutput(BaseModel):
+class RequestedOutput(_Model):
     name: str
     parameters: dict[str, Any] | None = None
 
 
-class InferenceRequest(BaseModel):
+class InferenceRequest(_Model):
     model_config = ConfigDict(extra="forbid")
     id: str | None = Field(default=None, max_length=256)
     parameters: dict[str, Any] | None = None
@@ -56,7 +62,7 @@ class InferenceRequest(BaseModel):
     outputs: list[RequestedOutput] | None = None
 
 
-class InferenceResponse(BaseModel):
+class InferenceResponse(_Model):
     model_name: str
     model_version: str | None = None
     id: str
@@ -64,13 +70,13 @@ class InferenceResponse(BaseModel):
     outputs: list[dict[str, Any]]
 
 
-class MetadataTensor(BaseModel):
+class MetadataTensor(_Model):
     name: str
     datatype: str
     shape: list[int]
 
 
-class ModelMetadata(BaseModel):
+class ModelMetadata(_Model):
     name: str
     versions: list[str]
     platform: Literal["pytorch"] = "pytorch"
