@@ -8,6 +8,7 @@
    (REQUIRED_LIBRARIES), the floor that no handler built on them can go under.
 
     python -m bench.handler_overhead        # prints a table
+    python -m bench.handler_overhead --json # the rows, as bench/run_all.py reads them
     from bench.handler_overhead import run  # rows for bench/run_all.py
 """
 
@@ -218,6 +219,9 @@ def run() -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    if "--json" in sys.argv[1:]:  # for bench/run_all.py, which runs this in its own process
+        print(json.dumps(run()))
+        return
     print(f"{'bench':<22} {'ratio':>6} {'goal':>6} {'handler':>10} {'baseline':>10}  spread")
     for row in run():
         goal = f"<={row['goal']}" if row["goal"] else "-"
