@@ -38,6 +38,15 @@ SIZING = {
 }
 
 
+# Groups whose cold start a caller waits on and which are restored from a snapshot of their
+# initialised process (Lambda SnapStart) instead of importing afresh. API Gateway calls them
+# through the `live` alias on the version published with each deploy. predict is the route
+# clients call in bulk; its import holds no connections, credentials or random state, since
+# handlers.aws creates clients on first use, so a snapshot is safe to share.
+SNAPSTART_GROUPS = frozenset({"predict"})
+LIVE_ALIAS = "live"
+
+
 def powertools_layer_arn(region: str, version: int) -> str:
     runtime_tag = RUNTIME.name.replace(".", "")  # python3.14 -> python314
     return (
@@ -99,6 +108,11 @@ class ApiFunctions(Construct):
                 environment_encryption=encryption_key,
                 # EventBridge invokes asynchronously; what fails after Lambda's own retries is kept.
                 dead_letter_queue=event_dead_letters if group == "events" else None,
+                snap_start=(
+                    lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+                    if group in SNAPSTART_GROUPS
+                    else None
+                ),
             )
             acknowledge_iam5(
                 role,
@@ -115,4 +129,14 @@ class ApiFunctions(Construct):
                 acknowledge(self.functions[group], "Serverless-LambdaDLQ", synchronous)
                 skip_checkov(self.functions[group], "CKV_AWS_116", synchronous)
         self.events = self.functions["events"]
-        self.route_groups = {g: f for g, f in self.functions.items() if g != "events"}
+        # What API Gateway invokes per route group: the function, or the alias on its latest
+        # published version where SnapStart is on (snapshots exist only for versions).
+        self.route_groups: dict[str, lambda_.IFunction] = {
+            g: lambda_.Alias(
+                self, f"{g}-{LIVE_ALIAS}", alias_name=LIVE_ALIAS, version=f.current_version
+            )
+            if g in SNAPSTART_GROUPS
+            else f
+            for g, f in self.functions.items()
+            if g != "events"
+        }

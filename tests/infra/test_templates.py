@@ -425,3 +425,35 @@ def test_npy_bodies_pass_as_binary_and_only_json_only_bodies_get_a_gateway_model
     by_operation = {m["Properties"].get("OperationName"): m["Properties"] for m in methods.values()}
     assert not by_operation[predict.operation_id].get("RequestModels")
     assert by_operation[register.operation_id]["RequestModels"]
+
+
+def test_predict_restores_from_a_snapshot_and_the_api_calls_its_live_alias(template):
+    functions = template.find_resources("AWS::Lambda::Function")
+    snap = {
+        logical: f["Properties"]["Handler"]
+        for logical, f in functions.items()
+        if f["Properties"].get("SnapStart") == {"ApplyOn": "PublishedVersions"}
+    }
+    assert list(snap.values()) == ["handlers.predict.handler"]
+    (predict,) = snap
+    aliases = template.find_resources("AWS::Lambda::Alias")
+    assert len(aliases) == 1
+    ((alias_id, alias),) = aliases.items()
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionName"] == {"Ref": predict}
+    version_ref = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert template.find_resources("AWS::Lambda::Version")[version_ref]["Properties"] == {
+        "FunctionName": {"Ref": predict}
+    }
+    routes = {(r.method, r.path): r.group for r in load_routes(openapi_document())}
+    uris = {}
+    for method in template.find_resources("AWS::ApiGateway::Method").values():
+        uris.setdefault(json.dumps(method["Properties"]["Integration"]["Uri"]), []).append(method)
+    predict_uris = [u for u in uris if alias_id in u]
+    assert len(predict_uris) == 1
+    assert predict not in predict_uris[0]
+    assert len(uris[predict_uris[0]]) == sum(g == "predict" for g in routes.values())
+    permissions = template.find_resources("AWS::Lambda::Permission")
+    assert any(
+        alias_id in json.dumps(p["Properties"]["FunctionName"]) for p in permissions.values()
+    )
