@@ -45,6 +45,17 @@ def _state(env) -> dict:
     return json.loads((Path(env["MAAS_HOME"]) / "state.json").read_text())
 
 
+def _when_ready(env, starter: subprocess.Popen, timeout=120) -> dict:
+    """The stack's state once `starter` has brought it up (or has exited, or time ran out)."""
+    state_file = Path(env["MAAS_HOME"]) / "state.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and starter.poll() is None:
+        if state_file.exists() and _state(env).get("status") == "ready":
+            break
+        time.sleep(0.2)
+    return _state(env)
+
+
 def _group(state) -> tuple[list[psutil.Process], list[int]]:
     """Every process of the stack (supervisor, parts, their children) and every port."""
     supervisor = psutil.Process(state["supervisor"]["pid"])
@@ -140,13 +151,8 @@ def test_ctrl_c_in_the_foreground_leaves_no_stray_process(stack_env, tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
         state_file = Path(env["MAAS_HOME"]) / "state.json"
-        while time.monotonic() < deadline and fg.poll() is None:
-            if state_file.exists() and _state(env).get("status") == "ready":
-                break
-            time.sleep(0.2)
-        procs, ports = _group(_state(env))
+        procs, ports = _group(_when_ready(env, fg))
         os.killpg(fg.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         assert fg.wait(timeout=60) == 0
         alive, listening = _gone(procs, ports)
@@ -172,12 +178,7 @@ def test_ctrl_c_during_the_demo_stops_the_stack_it_started(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and demo.poll() is None:
-            if state_file.exists() and _state(env).get("status") == "ready":
-                break
-            time.sleep(0.2)
-        procs, ports = _group(_state(env))
+        procs, ports = _group(_when_ready(env, demo))
         os.killpg(demo.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the demo only
         assert demo.wait(timeout=60) == 130
         alive, listening = _gone(procs, ports)

@@ -94,31 +94,7 @@ def test_process_killed_mid_epoch_resumes_to_identical_weights(digits, tmp_path)
 
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_from_other_hyperparameters(digits, tmp_path):
-    ckpt = str(tmp_path / "ckpt")
-    run_train(
-        "image-cnn",
-        digits,
-        tmp_path,
-        "--epochs",
-        "2",
-        "--base-channels",
-        "8",
-        "--checkpoint-dir",
-        ckpt,
-        "--stop-after-epoch",
-        "1",
-    )
+    same = ("--epochs", "2", "--base-channels", "8", "--checkpoint-dir", str(tmp_path / "ckpt"))
+    run_train("image-cnn", digits, tmp_path, *same, "--stop-after-epoch", "1")
     with pytest.raises(CheckpointMismatchError, match="lr"):
-        run_train(
-            "image-cnn",
-            digits,
-            tmp_path,
-            "--epochs",
-            "2",
-            "--base-channels",
-            "8",
-            "--checkpoint-dir",
-            ckpt,
-            "--lr",
-            "0.01",
-        )
+        run_train("image-cnn", digits, tmp_path, *same, "--lr", "0.01")
