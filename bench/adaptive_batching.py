@@ -182,7 +182,7 @@ def _measure(sm, runtimes: list, uri: str, name: str, payloads: list, log) -> di
 def run(log=print) -> list[Row]:
     import boto3
 
-    from bench.batching_models import image_cnn, minilm
+    from bench.batching_models import image_cnn, image_model_dir, minilm
 
     with emulator() as (server, _), tempfile.TemporaryDirectory() as tmp:
         sm, cfg = _clients(server.url)
@@ -200,7 +200,7 @@ def run(log=print) -> list[Row]:
             log(f"[batching] {name}: deploying with batching on and off")
             row = _row(name, what, _measure(sm, runtimes, uri, name, payloads, log), goal)
             if name == "image-cnn":
-                row.notes.append(_forward_ceiling(Path(tmp) / "img" / "model", payloads))
+                row.notes.append(_forward_ceiling(image_model_dir(Path(tmp)), payloads))
             rows.append(row)
     return rows
 

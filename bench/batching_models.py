@@ -38,6 +38,11 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def image_model_dir(work: Path) -> Path:
+    """Where image_cnn trains the model it packages."""
+    return work / "img" / "model"
+
+
 def image_cnn(work: Path, log) -> tuple[str, Path, list[tuple[bytes, str]], str]:
     rng = np.random.default_rng(0)
     for channel, n in (("train", 128), ("validation", 32)):
@@ -48,13 +53,13 @@ def image_cnn(work: Path, log) -> tuple[str, Path, list[tuple[bytes, str]], str]
     subprocess.run(
         [sys.executable, str(TRAINING / "train.py"), "--recipe", "image-cnn", "--epochs", "1",
          "--train", str(work / "img" / "train"), "--validation", str(work / "img" / "validation"),
-         "--threads", str(bench_threads()), "--model-dir", str(work / "img" / "model"),
+         "--threads", str(bench_threads()), "--model-dir", str(image_model_dir(work)),
          "--output-data-dir", str(work / "img" / "out"), "--progress", "lines"],
         check=True, capture_output=True,
     )  # fmt: skip
     images = rng.random((PAYLOADS, 1, *IMAGE_SHAPE), dtype=np.float32)
     payloads = [(_npy(x), "application/x-npy") for x in images]
-    tarball = _package(work / "img" / "model", work / "img.tar.gz")
+    tarball = _package(image_model_dir(work), work / "img.tar.gz")
     return "image-cnn", tarball, payloads, "image-cnn 3x64x64, PyTorch fp32, 1 image/request"
 
 

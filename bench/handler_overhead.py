@@ -182,6 +182,7 @@ def run() -> list[dict[str, Any]]:
                 "bench": f"warm predict {stat}",
                 "ratio": h / b,
                 "goal": 1.5 if stat == "p50" else None,
+                "subject": "predict handler",
                 "unit": "us",
                 "handler": h,
                 "baseline": b,

@@ -53,7 +53,7 @@ def handler_rows(log) -> list[Row]:
         rows.append(
             Row(
                 bench=f"3. front door: {r['bench']}",
-                maas=f"{r['handler']:.0f} {unit} ({r.get('subject', 'predict handler')})",
+                maas=f"{r['handler']:.0f} {unit} ({r['subject']})",
                 baseline=f"{r['baseline']:.0f} {unit} ({r['baseline_name']})",
                 ratio=r["ratio"],
                 goal=f"<= {goal:g}x" if goal else "-",
