@@ -15,9 +15,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk  # noqa: E402  (jsii reads the variables above when it starts)
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 
+from infra.account_settings import AccountSettingsStack, account_stack_name  # noqa: E402
+from infra.config import ConfigError  # noqa: E402
 from infra.images import resolve_images  # noqa: E402
 from infra.openapi_routes import load_routes  # noqa: E402
 from infra.packaging import build_sourcedir, stage_lambda_code  # noqa: E402
+from infra.powertools_layer import check_layer  # noqa: E402
 from infra.stack import Inputs, MaasStack  # noqa: E402
 
 STAGES_KEY = "maas:stages"
@@ -43,9 +46,17 @@ def build_app(
     build_dir = Path(app.outdir) / ".maas-build"
     routes = load_routes(openapi_path or repo_root / "openapi.json")
     code_dir = stage_lambda_code(
-        repo_root / "handlers", openapi_path or repo_root / "openapi.json", build_dir / "lambda"
+        [repo_root / "handlers", repo_root / "maas_contract"],
+        openapi_path or repo_root / "openapi.json",
+        build_dir / "lambda",
     )
     sourcedir = build_sourcedir(repo_root / "training", build_dir / "sourcedir.tar.gz")
+    layer_version = int(context[LAYER_KEY])
+    try:
+        check_layer(layer_version)
+    except ValueError as exc:
+        raise ConfigError(f"{LAYER_KEY}: {exc}") from exc
+    account_stacks: dict[str, AccountSettingsStack] = {}
     for stage in stages:
         config = StageConfig.from_context(stage, context[STAGES_KEY])
         images = resolve_images(
@@ -61,17 +72,30 @@ def build_app(
             sourcedir_archive=sourcedir,
             registry_schema=repo_root / "handlers" / "registry_schema.json",
             metric_definitions=repo_root / "training" / "metric_definitions.json",
-            powertools_layer_version=int(context[LAYER_KEY]),
+            powertools_layer_version=layer_version,
         )
         account = config.account or os.environ.get("CDK_DEFAULT_ACCOUNT")
+        environment = cdk.Environment(account=account, region=config.region)
+        if config.region not in account_stacks:
+            account_stacks[config.region] = AccountSettingsStack(
+                app,
+                account_stack_name(config.region),
+                env=environment,
+                description="maas: account-wide settings shared by every stage in this region",
+            )
+            cdk.Tags.of(account_stacks[config.region]).add("project", "maas")
         stack = MaasStack(
             app,
             config.resource_prefix,
             config=config,
             inputs=inputs,
-            env=cdk.Environment(account=account, region=config.region),
+            env=environment,
             description=f"maas platform, stage {stage}",
             termination_protection=config.retain_data,
+        )
+        # The stage's API logs through the account's API Gateway logging role.
+        stack.add_stack_dependency(
+            account_stacks[config.region], "API logging needs the account's API Gateway role"
         )
         cdk.Tags.of(stack).add("project", "maas")
         cdk.Tags.of(stack).add("stage", stage)

@@ -43,19 +43,21 @@ def build_sourcedir(source: Path, archive: Path) -> Path:
     return archive
 
 
-def stage_lambda_code(handlers_dir: Path, openapi: Path, target: Path) -> Path:
-    """Lays out the Lambda asset as `handlers/` (a package, so `handlers.predict.handler`
-    resolves) plus `openapi.json`, which the meta route serves."""
+def stage_lambda_code(packages: list[Path], openapi: Path, target: Path) -> Path:
+    """Lays out the Lambda asset as the given packages side by side (`handlers/`, so that
+    `handlers.predict.handler` resolves, and `maas_contract/`, which it imports) plus
+    `openapi.json`, which the meta route serves."""
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(
-        handlers_dir,
-        target / "handlers",
-        ignore=lambda folder, names: [
-            n
-            for n in names
-            if n in SKIPPED_NAMES or n.startswith(".") or n.endswith(SKIPPED_SUFFIXES)
-        ],
-    )
+    for package in packages:
+        shutil.copytree(
+            package,
+            target / package.name,
+            ignore=lambda folder, names: [
+                n
+                for n in names
+                if n in SKIPPED_NAMES or n.startswith(".") or n.endswith(SKIPPED_SUFFIXES)
+            ],
+        )
     shutil.copy2(openapi, target / "openapi.json")
     return target

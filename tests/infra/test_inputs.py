@@ -141,12 +141,19 @@ def test_sourcedir_without_an_entry_point_is_refused(tmp_path):
         build_sourcedir(tmp_path, tmp_path / "out.tar.gz")
 
 
-def test_lambda_code_is_the_handlers_package_plus_openapi(tmp_path):
-    handlers = tmp_path / "handlers"
+def test_lambda_code_is_the_handlers_and_contract_packages_plus_openapi(tmp_path):
+    handlers, contract = tmp_path / "handlers", tmp_path / "maas_contract"
     (handlers / "__pycache__").mkdir(parents=True)
+    contract.mkdir()
     (handlers / "__init__.py").write_text("")
     (handlers / "predict.py").write_text("def handler(e, c): ...\n")
     (handlers / "__pycache__" / "predict.pyc").write_bytes(b"junk")
-    target = stage_lambda_code(handlers, FIXTURES / "openapi.json", tmp_path / "out")
+    (contract / "__init__.py").write_text("")
+    target = stage_lambda_code([handlers, contract], FIXTURES / "openapi.json", tmp_path / "out")
     files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
-    assert files == ["handlers/__init__.py", "handlers/predict.py", "openapi.json"]
+    assert files == [
+        "handlers/__init__.py",
+        "handlers/predict.py",
+        "maas_contract/__init__.py",
+        "openapi.json",
+    ]
