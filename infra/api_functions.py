@@ -27,9 +27,11 @@ class FunctionSizing:
 
 
 # API Gateway gives up after 29 s, so every API function stops before that; the handlers'
-# boto3 read timeouts sit below these in turn. The event handler is not behind the API.
+# boto3 timeouts sit below these in turn (handlers/aws.py: InvokeEndpoint's worst case is
+# 27 s < predict's 28 s < API Gateway's 29 s). The event handler is not behind the API.
+API_GATEWAY_TIMEOUT_S = 29
 SIZING = {
-    "predict": FunctionSizing(1024, 25),
+    "predict": FunctionSizing(1024, 28),
     "registry": FunctionSizing(512, 10),
     "deployments": FunctionSizing(512, 20),
     "training_jobs": FunctionSizing(512, 20),

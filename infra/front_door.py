@@ -13,7 +13,7 @@ from constructs import Construct
 
 from infra.client_auth import ClientAuth
 from infra.config import ApiClient
-from infra.nag import acknowledge, skip_checkov
+from infra.nag import skip_checkov
 from infra.openapi_routes import Route, binary_media_types
 
 ERROR_BODY = (
@@ -29,6 +29,7 @@ class FrontDoor(Construct):
         construct_id: str,
         *,
         stage_name: str,
+        resource_prefix: str,
         routes: list[Route],
         functions: dict[str, lambda_.IFunction],
         auth: ClientAuth,
@@ -50,9 +51,12 @@ class FrontDoor(Construct):
         self.api = apigw.RestApi(
             self,
             "Api",
+            # The API alarms and metrics select by ApiName: one name per stage keeps them apart.
+            rest_api_name=f"{resource_prefix}-api",
             description="maas: predict, registry, deployments and training jobs",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
+            # The account's logging role lives in infra/account_settings.py, shared by stages.
+            cloud_watch_role=False,
             binary_media_types=binary_media_types(routes),
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
@@ -75,14 +79,6 @@ class FrontDoor(Construct):
                 throttling_rate_limit=rate_limit,
                 throttling_burst_limit=burst_limit,
             ),
-        )
-        acknowledge(
-            self.api,
-            "AwsSolutions-IAM4",
-            "API Gateway's account-level logging role needs this AWS service-role "
-            "policy; it only lets API Gateway write its own CloudWatch logs.",
-            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonAPIGatewayPushToCloudWatchLogs",
         )
         skip_checkov(
             self.api.deployment_stage,

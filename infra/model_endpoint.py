@@ -1,12 +1,18 @@
 """One real-time SageMaker endpoint for a model declared in config. Bumping the declared
 version replaces the Model and EndpointConfig, and CloudFormation's endpoint update then runs
-a blue/green canary that rolls back by itself when the 5xx or p99-latency alarm fires."""
+a blue/green canary that rolls back by itself when the 5xx or p99-latency alarm fires.
+
+Every version serves under the one variant name `VARIANT_NAME`: blue/green and rolling
+deployments need the new endpoint config to keep the old config's variant names.
+https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html
+The version lives in the Model's name, its container environment and the tags instead.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-from aws_cdk import Duration
+from aws_cdk import CfnTag, Duration
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_sagemaker as sagemaker
@@ -15,6 +21,7 @@ from constructs import Construct
 from infra.artifact_store import ArtifactStore
 from infra.config import Alarms, DeclaredModel
 from infra.training_platform import TrainingPlatform
+from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME, volume_kms_allowed
 
 
 class ModelEndpoint(Construct):
@@ -29,14 +36,20 @@ class ModelEndpoint(Construct):
         alarms: Alarms,
     ) -> None:
         super().__init__(scope, construct_id)
-        prefix, variant = platform.resource_prefix, f"v{model.version}"
+        prefix = platform.resource_prefix
         self.endpoint_name = f"{prefix}-{model.name}"
-        image, artifact = platform.images.inference, model.artifact_key
+        image = platform.images.inference_for(model.instance_type)
+        artifact = model.artifact_key
         fingerprint = hashlib.sha256(f"{image}|{artifact}".encode()).hexdigest()[:6]
+        tags = [
+            CfnTag(key="maas:model", value=model.name),
+            CfnTag(key="maas:version", value=str(model.version)),
+        ]
         self.model = sagemaker.CfnModel(
             self,
             "Model",
-            model_name=f"{self.endpoint_name}-{variant}-{fingerprint}",
+            model_name=f"{self.endpoint_name}-v{model.version}-{fingerprint}",
+            tags=tags,
             execution_role_arn=platform.role.role_arn,
             enable_network_isolation=True,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
@@ -45,6 +58,7 @@ class ModelEndpoint(Construct):
                 environment={
                     "SAGEMAKER_PROGRAM": "inference.py",
                     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    MODEL_VERSION_ENV: str(model.version),
                 },
             ),
         )
@@ -52,10 +66,15 @@ class ModelEndpoint(Construct):
         self.config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=store.key.key_arn,
+            # SageMaker refuses a volume key on instance types with local (NVMe) storage:
+            # "If you specify a value for KmsKeyId when using any nitro-based instances with
+            # local storage, the call to CreateEndpointConfig fails."
+            # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html
+            kms_key_id=(store.key.key_arn if volume_kms_allowed([model.instance_type]) else None),
+            tags=tags,
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=variant,
+                    variant_name=VARIANT_NAME,
                     model_name=self.model.attr_model_name,
                     instance_type=model.instance_type,
                     initial_instance_count=model.initial_instance_count,
@@ -73,7 +92,7 @@ class ModelEndpoint(Construct):
                 ],
             ),
         )
-        self.rollback_alarms = self._alarms(variant, alarms)
+        self.rollback_alarms = self._alarms(alarms)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -81,10 +100,10 @@ class ModelEndpoint(Construct):
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=self._canary(model),
         )
-        self._scale(model, variant)
+        self._scale(model)
 
-    def _alarms(self, variant: str, alarms: Alarms) -> list[cw.Alarm]:
-        dims = {"EndpointName": self.endpoint_name, "VariantName": variant}
+    def _alarms(self, alarms: Alarms) -> list[cw.Alarm]:
+        dims = {"EndpointName": self.endpoint_name, "VariantName": VARIANT_NAME}
         errors = cw.Metric(
             namespace="AWS/SageMaker",
             metric_name="Invocation5XXErrors",
@@ -143,12 +162,12 @@ class ModelEndpoint(Construct):
             ),
         )
 
-    def _scale(self, model: DeclaredModel, variant: str) -> None:
+    def _scale(self, model: DeclaredModel) -> None:
         self.scalable_target = autoscaling.ScalableTarget(
             self,
             "ScalableTarget",
             service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant}",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT_NAME}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=model.min_instances,
             max_capacity=model.max_instances,

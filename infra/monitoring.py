@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -16,17 +16,62 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import Alarms
+from infra.training_platform import alarm_arns
 
 FIVE_MIN = Duration.minutes(5)
 
 
-def _endpoint_search(prefix: str, metric: str, stat: str) -> cw.MathExpression:
-    # SEARCH covers endpoints the API deploys at run time, not only those declared in config.
-    query = (
+def endpoint_search_expression(prefix: str, metric: str, stat: str) -> str:
+    """SEARCH covers endpoints the API deploys at run time, not only those declared in config.
+    A quoted value is an exact match, so `EndpointName="maas-dev-"` matched no endpoint; an
+    unquoted value matches partially, on the name's tokens. The metric name stays exact.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-syntax.html
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression-examples.html"""
+    return (
         f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} MetricName="{metric}" '
-        f"EndpointName=\"{prefix}-\"', '{stat}', 300)"
+        f"EndpointName={prefix}', '{stat}', 300)"
     )
-    return cw.MathExpression(expression=query, label=metric, period=FIVE_MIN)
+
+
+def _endpoint_search(prefix: str, metric: str, stat: str) -> cw.MathExpression:
+    return cw.MathExpression(
+        expression=endpoint_search_expression(prefix, metric, stat), label=metric, period=FIVE_MIN
+    )
+
+
+def alarm_topic(
+    scope: Construct,
+    construct_id: str,
+    *,
+    resource_prefix: str,
+    encryption_key: kms.IKey,
+    alarm_email: str | None,
+) -> sns.Topic:
+    """The encrypted topic every alarm of the stage notifies. Built before the functions, so
+    that the handlers can point the alarms they create at it (ALARM_TOPIC_ARN)."""
+    topic = sns.Topic(scope, construct_id, master_key=encryption_key, enforce_ssl=True)
+    encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+    stack = Stack.of(scope)
+    # CloudWatch publishes alarm notifications as its service principal; without this
+    # statement the topic refuses them. Held to this account's alarms of this stage against
+    # the confused deputy.
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {"aws:SourceArn": alarm_arns(stack, resource_prefix)},
+            },
+        )
+    )
+    if alarm_email:
+        topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+    return topic
 
 
 class Monitoring(Construct):
@@ -37,16 +82,12 @@ class Monitoring(Construct):
         *,
         resource_prefix: str,
         api: apigw.RestApi,
-        encryption_key: kms.IKey,
+        topic: sns.ITopic,
         thresholds: Alarms,
-        alarm_email: str | None,
         dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "AlarmTopic", master_key=encryption_key, enforce_ssl=True)
-        encryption_key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
-        if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self.topic = topic
         self.training_failures = events.Rule(
             self,
             "TrainingFailed",
@@ -74,6 +115,7 @@ class Monitoring(Construct):
             api.metric_server_error(period=FIVE_MIN, statistic="Sum").create_alarm(
                 self,
                 "Api5xx",
+                alarm_name=f"{resource_prefix}-api-5xx",
                 threshold=thresholds.api_5xx_per_5min,
                 evaluation_periods=1,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
@@ -81,6 +123,7 @@ class Monitoring(Construct):
             api.metric_latency(period=FIVE_MIN, statistic="p99").create_alarm(
                 self,
                 "ApiLatency",
+                alarm_name=f"{resource_prefix}-api-p99-latency",
                 threshold=thresholds.api_p99_latency_ms,
                 evaluation_periods=3,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
@@ -88,6 +131,7 @@ class Monitoring(Construct):
             failed.create_alarm(
                 self,
                 "TrainingFailures",
+                alarm_name=f"{resource_prefix}-training-failures",
                 threshold=thresholds.training_failures_per_hour,
                 evaluation_periods=1,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,

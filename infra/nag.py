@@ -4,7 +4,7 @@ per exact finding (the `[Action::...]` or `[Resource::...]` part), never for a w
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Token, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
@@ -50,6 +50,8 @@ def bucket_objects_finding(bucket: s3.IBucket, what: str) -> dict[str, str]:
 
 
 def scoped_arn_finding(stack: Stack, service: str, path: str, what: str) -> dict[str, str]:
-    """The finding for an ARN built with `stack.format_arn`, in cdk-nag's spelling."""
-    arn = f"arn:<AWS::Partition>:{service}:{stack.region}:<AWS::AccountId>:{path}"
+    """The finding for an ARN built with `stack.format_arn`, in cdk-nag's spelling: the
+    account is a literal when the stage names one in cdk.json, a token otherwise."""
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    arn = f"arn:<AWS::Partition>:{service}:{stack.region}:{account}:{path}"
     return {f"Resource::{arn}": what}

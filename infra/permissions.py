@@ -1,17 +1,19 @@
-"""What each Lambda may do: exactly the calls its handlers make (handlers/ never touches S3 or
-CloudWatch alarms directly), on this stage's resources only. SageMaker resources are reached
-through the `{RESOURCE_PREFIX}-` name prefix that every maas-created resource carries."""
+"""What each Lambda may do: exactly the calls its handlers make (handlers/ never touches S3
+directly), on this stage's resources only. SageMaker resources and CloudWatch alarms are
+reached through the `{RESOURCE_PREFIX}-` name prefix that every maas-created resource carries.
+tests/infra/handler_calls.py scans handlers/ for the calls and checks them against these."""
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 
 from infra.artifact_store import ArtifactStore
 from infra.nag import acknowledge_iam5, grant_action_findings, scoped_arn_finding
-from infra.training_platform import TrainingPlatform
+from infra.training_platform import TrainingPlatform, alarm_arns
 
 DEPLOY_ACTIONS = (
     "sagemaker:CreateModel",
@@ -32,7 +34,8 @@ TRAIN_ACTIONS = (
 )
 # (actions, SageMaker resource kinds) per function; `meta` only serves openapi.json.
 SAGEMAKER_ACCESS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "predict": [(("sagemaker:InvokeEndpoint",), ("endpoint",))],
+    # DescribeEndpoint: GET /v2/models/{model}/ready reports the endpoint's status.
+    "predict": [(("sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"), ("endpoint",))],
     "deployments": [(DEPLOY_ACTIONS, ("model", "endpoint-config", "endpoint"))],
     "training_jobs": [(TRAIN_ACTIONS, ("training-job",))],
     "events": [
@@ -42,6 +45,28 @@ SAGEMAKER_ACCESS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
 }
 WRITERS = ("registry", "deployments", "training_jobs", "events")
 PASSES_ROLE = ("deployments", "training_jobs", "events")
+# Endpoints deployed through the API get the autoscaling and the rollback alarms that
+# infra/model_endpoint.py gives declared ones; these functions create them.
+SCALES_ENDPOINTS = ("deployments", "events")
+SAGEMAKER_SCALING = {
+    "application-autoscaling:service-namespace": "sagemaker",
+    "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+}
+# The service-linked role RegisterScalableTarget creates on first use for SageMaker variants.
+# https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
+SCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+SCALING_ROLE = (
+    f"aws-service-role/{SCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+def target_tracking_alarm_arns(stack: Stack, prefix: str) -> str:
+    return stack.format_arn(
+        service="cloudwatch",
+        resource="alarm",
+        resource_name=f"TargetTracking-endpoint/{prefix}-*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 def sagemaker_arns(stack: Stack, prefix: str, kinds: tuple[str, ...]) -> list[str]:
@@ -57,6 +82,7 @@ def grant_route_permissions(
     table: dynamodb.ITable,
     store: ArtifactStore,
     platform: TrainingPlatform,
+    alarm_topic: sns.ITopic,
 ) -> None:
     stack, prefix = Stack.of(platform), platform.resource_prefix
     table_id = stack.get_logical_id(table.node.default_child)  # type: ignore[arg-type]
@@ -92,8 +118,17 @@ def grant_route_permissions(
                         "the prefix keeps the function to this stage's own resources.",
                     )
                 )
+        if group in SCALES_ENDPOINTS:
+            findings.update(_grant_endpoint_scaling(function, stack, prefix, alarm_topic))
         if group in PASSES_ROLE:
-            platform.role.grant_pass_role(function.grant_principal)
+            # Only to SageMaker, not to any service that accepts a role.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["iam:PassRole"],
+                    resources=[platform.role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            )
             # SageMaker encrypts volumes and outputs with the key through grants the caller makes.
             function.add_to_role_policy(
                 iam.PolicyStatement(
@@ -104,3 +139,101 @@ def grant_route_permissions(
             )
         if findings:
             acknowledge_iam5(function.role, findings)  # type: ignore[arg-type]
+
+
+def _grant_endpoint_scaling(
+    function: lambda_.Function, stack: Stack, prefix: str, alarm_topic: sns.ITopic
+) -> dict[str, str]:
+    """Autoscaling and rollback alarms for endpoints deployed at run time, each action as
+    tightly as the Service Authorization Reference lets it be scoped:
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsapplicationautoscaling.html
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+    Returns the cdk-nag IAM5 findings this causes, with their reasons."""
+    targets = stack.format_arn(
+        service="application-autoscaling", resource="scalable-target", resource_name="*"
+    )
+    statements = [
+        # Scalable-target ARNs end in an id the service generates, so they cannot be named in
+        # advance; the conditions keep the grant to SageMaker variant instance counts.
+        iam.PolicyStatement(
+            actions=[
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:RegisterScalableTarget",
+            ],
+            resources=[targets],
+            conditions={"StringEquals": SAGEMAKER_SCALING},
+        ),
+        iam.PolicyStatement(
+            actions=["application-autoscaling:DescribeScalableTargets"], resources=["*"]
+        ),
+        iam.PolicyStatement(
+            actions=["cloudwatch:DescribeAlarms"], resources=[alarm_arns(stack, prefix)]
+        ),
+        # The alarms may notify the stage's alarm topic and nothing else.
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricAlarm"],
+            resources=[alarm_arns(stack, prefix)],
+            conditions={
+                "ForAllValues:StringEquals": {"cloudwatch:AlarmActions": [alarm_topic.topic_arn]}
+            },
+        ),
+        # Application Auto Scaling acts on the caller's authority when it registers a target
+        # and creates a target-tracking policy, so the caller needs the target service's and
+        # CloudWatch's actions too ("Permissions required for API actions on target services
+        # and CloudWatch": https://docs.aws.amazon.com/autoscaling/application/userguide/
+        # security_iam_id-based-policy-examples.html). Its alarms are named
+        # TargetTracking-endpoint/<endpoint>/variant/<variant>-AlarmHigh-<id>.
+        iam.PolicyStatement(
+            actions=["sagemaker:UpdateEndpointWeightsAndCapacities"],
+            resources=sagemaker_arns(stack, prefix, ("endpoint",)),
+        ),
+        iam.PolicyStatement(
+            actions=[
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:PutMetricAlarm",
+            ],
+            resources=[target_tracking_alarm_arns(stack, prefix)],
+        ),
+        iam.PolicyStatement(
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[
+                stack.format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name=SCALING_ROLE,
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            ],
+            conditions={"StringEquals": {"iam:AWSServiceName": SCALING_SERVICE}},
+        ),
+    ]
+    for statement in statements:
+        function.add_to_role_policy(statement)
+    return {
+        **scoped_arn_finding(
+            stack,
+            "application-autoscaling",
+            "scalable-target/*",
+            "Scalable-target ARNs end in an id Application Auto Scaling generates; conditions "
+            "hold the grant to the sagemaker namespace and variant instance counts.",
+        ),
+        **scoped_arn_finding(
+            stack,
+            "cloudwatch",
+            f"alarm:{prefix}-*",
+            f"The rollback alarms of endpoints deployed at run time, all named {prefix}-...; "
+            "no other alarm is reachable.",
+        ),
+        **scoped_arn_finding(
+            stack,
+            "cloudwatch",
+            f"alarm:TargetTracking-endpoint/{prefix}-*",
+            "The alarms Application Auto Scaling makes for target tracking on this stage's "
+            "endpoints; their names end in ids it generates.",
+        ),
+        "Resource::*": "xray:PutTraceSegments, xray:PutTelemetryRecords and "
+        "application-autoscaling:DescribeScalableTargets have no resource-level permissions.",
+    }

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from maas_contract.sagemaker import volume_kms_allowed
+
 WILDCARD_ALLOW_LIST = Path(__file__).with_name("wildcard_resources.json")
 _SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$")
 
@@ -36,12 +38,19 @@ def iam_statements(template: dict) -> Iterator[tuple[str, dict]]:
                 yield logical_id, statement
 
 
-def endpoint_configs_without_kms(template: dict) -> list[str]:
-    return [
-        i
-        for i, p in _resources(template, "AWS::SageMaker::EndpointConfig")
-        if not p.get("KmsKeyId")
-    ]
+def endpoint_config_kms_violations(template: dict) -> list[str]:
+    """Endpoint configs whose volume key breaks SageMaker's rule: KmsKeyId must be set when
+    every variant's instance type takes a volume key, and must be absent when any has local
+    storage ("the call to CreateEndpointConfig fails").
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html"""
+    found = []
+    for logical_id, props in _resources(template, "AWS::SageMaker::EndpointConfig"):
+        variants = props.get("ProductionVariants", [])
+        types = [v["InstanceType"] for v in variants if "InstanceType" in v]
+        allowed = bool(types) and volume_kms_allowed(types)
+        if allowed != bool(props.get("KmsKeyId")):
+            found.append(logical_id)
+    return found
 
 
 def models_without_network_isolation(template: dict) -> list[str]:
@@ -104,4 +113,21 @@ def training_job_scope_violations(template: dict, resource_prefix: str) -> list[
         for resource in _as_list(statement.get("Resource", [])):
             if not ours.match(flatten_arn(resource)):
                 found.append(f"{logical_id}: {flatten_arn(resource)}")
+    return found
+
+
+def pass_role_without_service(template: dict) -> list[str]:
+    """Statements that allow iam:PassRole without an iam:PassedToService condition, so the
+    role could be handed to any service that accepts one.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_PassedToService"""
+    found = []
+    for logical_id, statement in iam_statements(template):
+        actions = _as_list(statement.get("Action", []))
+        if statement.get("Effect") != "Allow" or not any(
+            a in ("iam:PassRole", "iam:*", "*") for a in actions
+        ):
+            continue
+        conditions = statement.get("Condition", {})
+        if not any("iam:PassedToService" in keys for keys in conditions.values()):
+            found.append(logical_id)
     return found

@@ -9,6 +9,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.api_functions import ApiFunctions
@@ -19,7 +20,7 @@ from infra.front_door import FrontDoor
 from infra.images import ContainerImages
 from infra.model_endpoint import ModelEndpoint
 from infra.model_registry import ModelRegistry
-from infra.monitoring import Monitoring
+from infra.monitoring import Monitoring, alarm_topic
 from infra.openapi_routes import Route
 from infra.permissions import grant_route_permissions
 from infra.training_platform import TrainingPlatform
@@ -80,19 +81,30 @@ class MaasStack(Stack):
             sourcedir_archive=inputs.sourcedir_archive,
             metric_definitions_file=inputs.metric_definitions,
         )
+        topic = alarm_topic(
+            self,
+            "AlarmTopic",
+            resource_prefix=config.resource_prefix,
+            encryption_key=store.key,
+            alarm_email=config.alarm_email,
+        )
         functions = ApiFunctions(
             self,
             "Functions",
             code_dir=inputs.lambda_code_dir,
             powertools_layer_version=inputs.powertools_layer_version,
-            environment=self._handler_environment(config, store, registry, platform),
+            environment=self._handler_environment(config, store, registry, platform, topic),
             encryption_key=store.key,
             event_dead_letters=platform.dead_letters,
             log_retention=retention,
             removal_policy=removal,
         )
         grant_route_permissions(
-            functions.functions, table=registry.table, store=store, platform=platform
+            functions.functions,
+            table=registry.table,
+            store=store,
+            platform=platform,
+            alarm_topic=topic,
         )
         platform.send_state_changes_to(functions.events)
         for model in config.models:
@@ -116,6 +128,7 @@ class MaasStack(Stack):
             self,
             "FrontDoor",
             stage_name=config.stage,
+            resource_prefix=config.resource_prefix,
             routes=inputs.routes,
             functions=dict(functions.route_groups),
             auth=auth,
@@ -141,9 +154,8 @@ class MaasStack(Stack):
             "Monitoring",
             resource_prefix=config.resource_prefix,
             api=door.api,
-            encryption_key=store.key,
+            topic=topic,
             thresholds=config.alarms,
-            alarm_email=config.alarm_email,
             dead_letters=platform.dead_letters,
         )
         self._outputs(door, auth)
@@ -154,6 +166,7 @@ class MaasStack(Stack):
         store: ArtifactStore,
         registry: ModelRegistry,
         platform: TrainingPlatform,
+        topic: sns.ITopic,
     ) -> dict[str, str]:
         return {
             "REGISTRY_TABLE": registry.table.table_name,
@@ -164,11 +177,17 @@ class MaasStack(Stack):
             "KMS_KEY_ARN": store.key.key_arn,
             "SAGEMAKER_ROLE_ARN": platform.role.role_arn,
             "TRAINING_IMAGE_URI": platform.images.training,
+            # GPU and CPU flavours; a deployment picks by its instance type (is_gpu).
             "INFERENCE_IMAGE_URI": platform.images.inference,
+            "INFERENCE_IMAGE_URI_CPU": platform.images.inference_cpu,
             "TRAINING_INSTANCE_TYPE": config.training_instance_type,
             "SOURCE_DIR_S3_URI": platform.sourcedir.s3_object_url,
             "METRIC_DEFINITIONS": json.dumps(platform.metric_definitions, separators=(",", ":")),
             "POWERTOOLS_METRICS_NAMESPACE": "maas",
+            # The rollback alarms the handlers create for endpoints deployed at run time.
+            "MODEL_5XX_PER_MIN": str(config.alarms.model_5xx_per_min),
+            "MODEL_P99_LATENCY_MS": str(config.alarms.model_p99_latency_ms),
+            "ALARM_TOPIC_ARN": topic.topic_arn,
         }
 
     def _outputs(self, door: FrontDoor, auth: ClientAuth) -> None:

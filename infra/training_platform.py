@@ -26,6 +26,16 @@ from infra.nag import (
 )
 
 
+def alarm_arns(stack: Stack, resource_prefix: str) -> str:
+    """Every CloudWatch alarm of this stage: all are named `{resource_prefix}-...`."""
+    return stack.format_arn(
+        service="cloudwatch",
+        resource="alarm",
+        resource_name=f"{resource_prefix}-*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
 class TrainingPlatform(Construct):
     def __init__(
         self,
@@ -52,16 +62,9 @@ class TrainingPlatform(Construct):
         store.data.grant_read(self.role)
         store.artifacts.grant_read_write(self.role)
         store.capture.grant_write(self.role)
-        # Exactly the one archive, not the whole CDK asset bucket.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:s3:::{self.sourcedir.s3_bucket_name}/"
-                    f"{self.sourcedir.s3_object_key}"
-                ],
-            )
-        )
+        self._grant_code_channel()
+        self._grant_volume_key(store)
+        self._grant_rollback_alarms()
         self._grant_runtime_basics()
         acknowledge_iam5(
             self.role,
@@ -73,6 +76,13 @@ class TrainingPlatform(Construct):
                 "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no "
                 "resource-level permissions; PutMetricData is held to the "
                 "/aws/sagemaker/* namespaces by a condition.",
+                **scoped_arn_finding(
+                    Stack.of(self),
+                    "cloudwatch",
+                    f"alarm:{resource_prefix}-*",
+                    "Deployment guardrails read the rollback alarms of this stage's endpoints, "
+                    f"all named {resource_prefix}-...; no other alarm is readable.",
+                ),
                 **scoped_arn_finding(
                     Stack.of(self),
                     "logs",
@@ -97,6 +107,54 @@ class TrainingPlatform(Construct):
             "event handler; there is no further queue to redrive into.",
         )
         store.key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
+
+    def _grant_code_channel(self) -> None:
+        """The `code` channel is an S3Prefix channel on the CDK asset bucket: SageMaker lists
+        the prefix, then downloads what it found. The role may list that one key and read
+        that one object, not the rest of the asset bucket.
+        https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html (s3:ListBucket)
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html"""
+        bucket_arn = f"arn:{Aws.PARTITION}:s3:::{self.sourcedir.s3_bucket_name}"
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[f"{bucket_arn}/{self.sourcedir.s3_object_key}"],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket_arn],
+                conditions={"StringEquals": {"s3:prefix": self.sourcedir.s3_object_key}},
+            )
+        )
+
+    def _grant_volume_key(self, store: ArtifactStore) -> None:
+        """SageMaker encrypts the EBS volumes and outputs of jobs and endpoints with the stage
+        key through grants it creates as this role, where a volume key is allowed at all.
+        https://docs.aws.amazon.com/sagemaker/latest/dg/api-permissions-reference.html
+        https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource"""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[store.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+
+    def _grant_rollback_alarms(self) -> None:
+        """Deployment guardrails: "Ensure that your IAM execution role has permission to
+        perform the cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify."
+        DescribeAlarms takes alarm ARNs (Service Authorization Reference, CloudWatch).
+        https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
+        https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html"""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[alarm_arns(Stack.of(self), self.resource_prefix)],
+            )
+        )
 
     def _grant_runtime_basics(self) -> None:
         stack = Stack.of(self)

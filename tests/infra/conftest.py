@@ -23,16 +23,25 @@ FIXTURES = Path(__file__).parent / "fixtures"
 STAGES = ("dev", "prod")
 CHECKOV_VENV = REPO / ".venv-checkov"
 CHECKOV_PIN = "checkov==3.3.30"
-# A declared model, so the endpoint, its alarms and its scaling are in the templates.
+# Declared models, so the endpoints, their alarms and their scaling are in the templates: one
+# on a GPU type with local NVMe storage (no volume key allowed), one on a CPU type with EBS.
 TEST_MODEL = {
     "name": "digits",
     "version": 2,
     "artifact_key": "models/digits/2/model.tar.gz",
+    "instance_type": "ml.g5.xlarge",
     "min_instances": 1,
     "initial_instance_count": 1,
     "max_instances": 3,
     "target_invocations_per_instance": 70,
 }
+CPU_MODEL = {
+    "name": "reviews",
+    "version": 1,
+    "artifact_key": "models/reviews/1/model.tar.gz",
+    "instance_type": "ml.m5.large",
+}
+TEST_MODELS = (TEST_MODEL, CPU_MODEL)
 
 
 @dataclass
@@ -50,6 +59,9 @@ class Assembly:
     def metadata(self, stage: str) -> dict:
         return json.loads((self.outdir / f"maas-{stage}.metadata.json").read_text())
 
+    def account_template_json(self, region: str) -> dict:
+        return json.loads((self.outdir / f"maas-account-{region}.template.json").read_text())
+
 
 def openapi_document() -> Path:
     """openapi.json is generated from handlers/; until it exists, a fixture of the same shape."""
@@ -60,7 +72,7 @@ def openapi_document() -> Path:
 def cdk_context() -> dict:
     context = copy.deepcopy(json.loads((REPO / "cdk.json").read_text())["context"])
     for stage in STAGES:
-        context["maas:stages"][stage]["models"] = [dict(TEST_MODEL)]
+        context["maas:stages"][stage]["models"] = [dict(m) for m in TEST_MODELS]
     return context
 
 

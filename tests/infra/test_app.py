@@ -21,7 +21,7 @@ def _checkout(tmp_path: Path, *, with_openapi: bool) -> Path:
     for name in ("app.py", "cdk.json"):
         shutil.copy2(REPO / name, root / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "runs", ".*")
-    for folder in ("infra", "handlers", "training"):
+    for folder in ("infra", "handlers", "training", "maas_contract"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     if with_openapi:
         openapi = REPO / "openapi.json"
@@ -57,6 +57,9 @@ def test_python_app_py_synthesises_both_stages_offline(tmp_path):
         assert template["Resources"]
     manifest = json.loads((root / "cdk.out" / "manifest.json").read_text())
     assert manifest["artifacts"]["maas-prod"]["properties"]["terminationProtection"] is True
+    # One account-settings stack for the region both stages use, deployed before them.
+    assert manifest["artifacts"]["maas-dev"]["dependencies"].count("maas-account-eu-west-1") == 1
+    assert "maas-account-eu-west-1" in manifest["artifacts"]["maas-prod"]["dependencies"]
 
 
 def test_app_py_without_openapi_fails_with_a_clear_message(tmp_path):

@@ -87,15 +87,41 @@ def _policy(*statements: dict) -> tuple[str, dict]:
     return ("AWS::IAM::Policy", {"PolicyDocument": {"Statement": list(statements)}})
 
 
-def test_every_endpoint_config_has_a_kms_key(assembly, stage):
+def test_endpoint_configs_have_a_volume_key_exactly_where_sagemaker_allows_one(assembly, stage):
     template = assembly.template_json(stage)
     assert template_has(template, "AWS::SageMaker::EndpointConfig")
-    assert policy_checks.endpoint_configs_without_kms(template) == []
+    assert policy_checks.endpoint_config_kms_violations(template) == []
 
 
-def test_kms_check_catches_an_endpoint_config_without_a_key():
-    bad = _template(("AWS::SageMaker::EndpointConfig", {"ProductionVariants": []}))
-    assert policy_checks.endpoint_configs_without_kms(bad) == ["R0"]
+def _config(instance_type: str, *, key: bool) -> tuple[str, dict]:
+    props = {"ProductionVariants": [{"InstanceType": instance_type, "VariantName": "AllTraffic"}]}
+    return ("AWS::SageMaker::EndpointConfig", {**props, **({"KmsKeyId": "k"} if key else {})})
+
+
+def test_kms_check_catches_a_key_on_local_storage_and_a_missing_key_on_ebs():
+    """CreateEndpointConfig fails with KmsKeyId on nitro instances with local storage
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html);
+    on EBS-backed types the volume must be encrypted with the stage key."""
+    bad = _template(_config("ml.g5.xlarge", key=True), _config("ml.m5.large", key=False))
+    assert policy_checks.endpoint_config_kms_violations(bad) == ["R0", "R1"]
+    good = _template(_config("ml.g5.xlarge", key=False), _config("ml.m5.large", key=True))
+    assert policy_checks.endpoint_config_kms_violations(good) == []
+
+
+def test_pass_role_check_catches_a_grant_without_passed_to_service():
+    bad = _template(_policy({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "r"}))
+    assert policy_checks.pass_role_without_service(bad) == ["R0"]
+    good = _template(
+        _policy(
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "r",
+                "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            }
+        )
+    )
+    assert policy_checks.pass_role_without_service(good) == []
 
 
 def test_every_model_has_network_isolation(assembly, stage):

@@ -8,8 +8,9 @@ import json
 from aws_cdk.assertions import Match
 
 from infra.openapi_routes import load_routes
+from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
 
-from .conftest import TEST_MODEL, openapi_document
+from .conftest import CPU_MODEL, TEST_MODEL, openapi_document
 
 
 def test_every_data_bucket_uses_the_platform_kms_key_and_logs_access(template):
@@ -125,11 +126,16 @@ def test_lambdas_get_the_environment_the_handlers_read(template):
         "INFERENCE_IMAGE_URI",
         "SOURCE_DIR_S3_URI",
         "METRIC_DEFINITIONS",
+        "INFERENCE_IMAGE_URI_CPU",
+        "TRAINING_INSTANCE_TYPE",
+        "MODEL_5XX_PER_MIN",
+        "MODEL_P99_LATENCY_MS",
+        "ALARM_TOPIC_ARN",
     )
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handlers.training_jobs.handler",
+            "Handler": "handlers.deployments.handler",
             "Environment": {"Variables": Match.object_like({n: Match.any_value() for n in names})},
         },
     )
@@ -249,41 +255,47 @@ def test_waf_with_managed_rules_and_rate_limit_is_associated_with_the_stage(temp
     template.resource_count_is("AWS::WAFv2::LoggingConfiguration", 1)
 
 
-def test_model_runs_network_isolated_on_the_resolved_inference_image(template):
-    template.has_resource_properties(
-        "AWS::SageMaker::Model",
-        {
-            "EnableNetworkIsolation": True,
-            "PrimaryContainer": Match.object_like(
-                {
-                    "Image": Match.string_like_regexp(
-                        r"\.dkr\.ecr\..*/pytorch-inference:.*-gpu-py3"
-                    ),
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": "inference.py",
-                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                    },
-                }
-            ),
-        },
-    )
+def test_each_model_runs_network_isolated_on_the_image_for_its_instance_type(template):
+    """GPU instances get the CUDA image, CPU instances the CPU one (a CUDA image does not
+    start without a GPU); the container reports its version from MAAS_MODEL_VERSION."""
+    for model, flavour in ((TEST_MODEL, "gpu"), (CPU_MODEL, "cpu")):
+        template.has_resource_properties(
+            "AWS::SageMaker::Model",
+            {
+                "EnableNetworkIsolation": True,
+                "ModelName": Match.string_like_regexp(f"-{model['name']}-v{model['version']}-"),
+                "PrimaryContainer": Match.object_like(
+                    {
+                        "Image": Match.string_like_regexp(
+                            rf"\.dkr\.ecr\..*/pytorch-inference:.*-{flavour}-py3"
+                        ),
+                        "Environment": {
+                            "SAGEMAKER_PROGRAM": "inference.py",
+                            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                            MODEL_VERSION_ENV: str(model["version"]),
+                        },
+                    }
+                ),
+            },
+        )
 
 
-def test_endpoint_config_encrypts_and_captures_data(template):
-    template.has_resource_properties(
-        "AWS::SageMaker::EndpointConfig",
-        {
-            "KmsKeyId": Match.any_value(),
-            "DataCaptureConfig": Match.object_like(
-                {"EnableCapture": True, "KmsKeyId": Match.any_value()}
-            ),
-            "ProductionVariants": [
-                Match.object_like(
-                    {"VariantName": f"v{TEST_MODEL['version']}", "InstanceType": "ml.g5.xlarge"}
-                )
-            ],
-        },
-    )
+def test_endpoint_configs_capture_data_encrypted_under_the_fixed_variant_name(template):
+    for model in (TEST_MODEL, CPU_MODEL):
+        template.has_resource_properties(
+            "AWS::SageMaker::EndpointConfig",
+            {
+                "DataCaptureConfig": Match.object_like(
+                    {"EnableCapture": True, "KmsKeyId": Match.any_value()}
+                ),
+                "ProductionVariants": [
+                    Match.object_like(
+                        {"VariantName": VARIANT_NAME, "InstanceType": model["instance_type"]}
+                    )
+                ],
+                "Tags": Match.array_with([{"Key": "maas:version", "Value": str(model["version"])}]),
+            },
+        )
 
 
 def test_endpoint_update_is_a_blue_green_canary_with_rollback_alarms(template, assembly, stage):
