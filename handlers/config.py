@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from maas_contract.sagemaker import is_gpu
+
 MODEL_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
-SAGEMAKER_NAME_MAX = 63
 MAX_BODY_BYTES = 6_291_456  # SageMaker's real-time InvokeEndpoint payload limit (6 MiB)
 
 
@@ -52,6 +53,7 @@ class SageMakerSettings:
     role_arn: str
     training_image_uri: str
     inference_image_uri: str
+    inference_image_uri_cpu: str
     source_dir_s3_uri: str
     metric_definitions: str
 
@@ -65,8 +67,44 @@ class SageMakerSettings:
             role_arn=_require("SAGEMAKER_ROLE_ARN"),
             training_image_uri=_require("TRAINING_IMAGE_URI"),
             inference_image_uri=_require("INFERENCE_IMAGE_URI"),
+            inference_image_uri_cpu=_require("INFERENCE_IMAGE_URI_CPU"),
             source_dir_s3_uri=_require("SOURCE_DIR_S3_URI"),
             metric_definitions=os.environ.get("METRIC_DEFINITIONS", "[]"),
+        )
+
+    def inference_image(self, instance_type: str) -> str:
+        """The GPU image on GPU instances; on CPU ones the CUDA image would not start."""
+        return self.inference_image_uri if is_gpu(instance_type) else self.inference_image_uri_cpu
+
+
+def training_instance_type() -> str:
+    """The stage's training instance type (cdk.json `training_instance_type`)."""
+    return _require("TRAINING_INSTANCE_TYPE")
+
+
+def _positive_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise MisconfiguredError(f"environment variable {name} is not a number") from None
+    if value <= 0:
+        raise MisconfiguredError(f"environment variable {name} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """The thresholds of each endpoint's own rollback alarms (cdk.json `alarms`)."""
+
+    model_5xx_per_min: float
+    model_p99_latency_ms: float
+
+    @classmethod
+    def from_env(cls) -> AlarmThresholds:
+        return cls(
+            model_5xx_per_min=_positive_number("MODEL_5XX_PER_MIN", 1),
+            model_p99_latency_ms=_positive_number("MODEL_P99_LATENCY_MS", 1000),
         )
 
 

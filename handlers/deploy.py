@@ -4,23 +4,33 @@ CreateEndpoint or UpdateEndpoint (blue/green canary with alarm-driven auto rollb
 One deployment per model at a time: starting one writes `active_deployment` on the model
 item under a condition, so a concurrent start gets 409. "Endpoint State Change" events
 close it (handlers.events), after DescribeEndpoint says which config is really live.
+
+Every version runs under the one variant name `VARIANT_NAME`: blue/green and rolling updates
+need the new config to keep the old config's variant name ("Exclusions",
+https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html). The
+version lives in the registry, the config name, the `maas:version` tags and the model
+container's environment (`MODEL_VERSION_ENV`), whose server reports it in CustomAttributes.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-from handlers import aws, store, versions
-from handlers.config import SAGEMAKER_NAME_MAX, SageMakerSettings, Settings, region
+from handlers import alarms, autoscaling, aws, store, versions
+from handlers.config import SageMakerSettings, Settings, region
 from handlers.errors import ApiError, aws_error_code, bad_request, conflict, from_control_plane
+from handlers.schemas import DeploymentSpec
+from maas_contract.sagemaker import (
+    MODEL_VERSION_ENV,
+    SAGEMAKER_NAME_MAX,
+    VARIANT_NAME,
+    volume_kms_allowed,
+)
 
-# Instance families with local NVMe storage: SageMaker refuses a volume KmsKeyId for them
-# (their instance storage is encrypted by the hardware).
-_INSTANCE_STORAGE = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|p4de?|p5e?n?|g5|g6e?)\.")
 _BUSY = {
     "Creating",
     "Updating",
@@ -37,6 +47,18 @@ def deployment_key(model: str, deployment_id: str) -> dict[str, Any]:
 
 def new_id() -> str:
     return f"d{secrets.token_hex(6)}"
+
+
+def full_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored deployment spec with every default filled in, older specs included."""
+    try:
+        return DeploymentSpec.model_validate(spec).model_dump(mode="json")
+    except ValidationError as exc:  # a spec stored under older, looser rules
+        raise bad_request(f"the deployment settings are not valid now: {exc}") from exc
+
+
+def tags(model: str, version: int) -> list[dict[str, str]]:
+    return [{"Key": "maas:model", "Value": model}, {"Key": "maas:version", "Value": str(version)}]
 
 
 def sagemaker_name(*parts: str) -> str:
@@ -138,22 +160,25 @@ def _endpoint_status(endpoint_name: str) -> dict[str, Any] | None:
         raise
 
 
-def _create_model(sm: SageMakerSettings, name: str, version: dict[str, Any]) -> None:
+def _create_model(
+    sm: SageMakerSettings, name: str, version: dict[str, Any], instance_type: str
+) -> None:
     aws.sagemaker().create_model(
         ModelName=name,
         ExecutionRoleArn=sm.role_arn,
         EnableNetworkIsolation=True,
         PrimaryContainer={
-            "Image": sm.inference_image_uri,
+            "Image": sm.inference_image(instance_type),
             "ModelDataUrl": version["artifact_uri"],
             "Environment": {
                 "SAGEMAKER_PROGRAM": "inference.py",
                 "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                 "SAGEMAKER_REGION": region(),
+                MODEL_VERSION_ENV: str(version["version"]),
             },
         },
-        Tags=[{"Key": "maas:model", "Value": version["model"]}],
+        Tags=tags(version["model"], int(version["version"])),
     )
 
 
@@ -169,16 +194,17 @@ def _create_config(
         "EndpointConfigName": name,
         "ProductionVariants": [
             {
-                "VariantName": f"v{version}",
+                "VariantName": VARIANT_NAME,
                 "ModelName": model_name,
                 "InstanceType": spec["instance_type"],
                 "InitialInstanceCount": spec["instance_count"],
                 "InitialVariantWeight": 1.0,
             }
         ],
-        "Tags": [{"Key": "maas:model", "Value": model}],
+        "Tags": tags(model, version),
     }
-    if not _INSTANCE_STORAGE.match(spec["instance_type"]):
+    # SageMaker refuses a KmsKeyId for instance types with local (NVMe) storage.
+    if volume_kms_allowed([spec["instance_type"]]):
         params["KmsKeyId"] = sm.kms_key_arn
     if spec["capture_percent"] > 0:
         params["DataCaptureConfig"] = {
@@ -192,7 +218,9 @@ def _create_config(
     aws.sagemaker().create_endpoint_config(**params)
 
 
-def deployment_config(spec: dict[str, Any]) -> dict[str, Any]:
+def deployment_config(spec: dict[str, Any], own_alarms: list[str]) -> dict[str, Any]:
+    """Blue/green canary; the endpoint's own alarms, then the caller's, roll it back."""
+    names = list(dict.fromkeys([*own_alarms, *spec["rollback_alarms"]]))
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {
@@ -202,10 +230,50 @@ def deployment_config(spec: dict[str, Any]) -> dict[str, Any]:
             },
             "TerminationWaitInSeconds": 300,
         },
-        "AutoRollbackConfiguration": {
-            "Alarms": [{"AlarmName": name} for name in spec["rollback_alarms"]]
-        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in names]},
     }
+
+
+def live_spec(model: dict[str, Any]) -> dict[str, Any] | None:
+    """The full spec of the deployment that made the model's live version live, if any."""
+    live_id = model.get("live_deployment")
+    live = store.get_item(deployment_key(model["name"], live_id)) if live_id else None
+    return full_spec(dict(live["spec"])) if live and live.get("spec") else None
+
+
+def _live_instance_type(config_name: str | None) -> str | None:
+    if not config_name:
+        return None
+    config = aws.sagemaker().describe_endpoint_config(EndpointConfigName=config_name)
+    for variant in config.get("ProductionVariants") or []:
+        if variant.get("VariantName") == VARIANT_NAME:
+            return str(variant.get("InstanceType"))
+    return None
+
+
+def _release_scaling_for(endpoint: str, current: dict[str, Any], spec: dict[str, Any]) -> bool:
+    """UpdateEndpoint fails when it changes the instance type of a scalable target, so such
+    an update first deregisters the variant (the events handler registers it again)."""
+    if _live_instance_type(current.get("EndpointConfigName")) == spec["instance_type"]:
+        return False
+    return autoscaling.release(endpoint)
+
+
+def _update(model: str, endpoint: str, current: dict, config_name: str, spec: dict) -> None:
+    own_alarms = alarms.ensure(endpoint)
+    released = _release_scaling_for(endpoint, current, spec)
+    try:
+        aws.sagemaker().update_endpoint(
+            EndpointName=endpoint,
+            EndpointConfigName=config_name,
+            RetainAllVariantProperties=False,
+            DeploymentConfig=deployment_config(spec, own_alarms),
+        )
+    except ClientError:
+        previous = live_spec(versions.require_model(model)) if released else None
+        if previous is not None:  # the live fleet keeps serving: give it its scaling back
+            autoscaling.apply(endpoint, autoscaling.Scaling.of(previous))
+        raise
 
 
 def _roll_out(model: str, item: dict[str, Any], spec: dict[str, Any]) -> str:
@@ -216,27 +284,24 @@ def _roll_out(model: str, item: dict[str, Any], spec: dict[str, Any]) -> str:
     if current is not None and current.get("EndpointStatus") in _BUSY:
         raise conflict(f"endpoint {endpoint} is {current['EndpointStatus']}", retry_after=60)
     if current is not None and current.get("EndpointStatus") == "Failed":
+        autoscaling.release(endpoint)
         aws.sagemaker().delete_endpoint(EndpointName=endpoint)
         raise conflict(f"endpoint {endpoint} had failed and is being deleted", retry_after=60)
     version = versions.require_version(model, item["version"])
-    _create_model(sm, item["sagemaker_model"], version)
+    _create_model(sm, item["sagemaker_model"], version, spec["instance_type"])
     _create_config(
         sm, item["endpoint_config_name"], item["sagemaker_model"], model, item["version"], spec
     )
-    if current is None:
-        aws.sagemaker().create_endpoint(
-            EndpointName=endpoint,
-            EndpointConfigName=item["endpoint_config_name"],
-            Tags=[{"Key": "maas:model", "Value": model}],
-        )
-        return "create"
-    aws.sagemaker().update_endpoint(
+    if current is not None:
+        _update(model, endpoint, current, item["endpoint_config_name"], spec)
+        return "update"
+    alarms.ensure(endpoint)  # watching from the start; they roll back the next update
+    aws.sagemaker().create_endpoint(
         EndpointName=endpoint,
         EndpointConfigName=item["endpoint_config_name"],
-        RetainAllVariantProperties=False,
-        DeploymentConfig=deployment_config(spec),
+        Tags=tags(model, item["version"]),
     )
-    return "update"
+    return "create"
 
 
 def start(
@@ -249,6 +314,7 @@ def start(
 ) -> dict[str, Any]:
     """Starts a deployment; returns its registry item (status InProgress)."""
     settings = Settings.from_env()
+    spec = full_spec(spec)
     current = versions.require_model(model)
     versions.require_version(model, version)
     deployment_id = deployment_id or new_id()

@@ -1,10 +1,17 @@
 """EventBridge handler for SageMaker state changes: it closes the loop the routes open.
 
-- "SageMaker Training Job State Change": a completed job whose metric clears its threshold
-  becomes a new version (and a deployment, when the job asked for one); a failed job keeps
-  SageMaker's own FailureReason and registers nothing.
-- "SageMaker Endpoint State Change": DescribeEndpoint says which config is really live, and
-  the model's active deployment is closed as Succeeded, RolledBack or Failed.
+- "SageMaker Training Job State Change": the event names the job; DescribeTrainingJob says
+  what became of it. A completed job whose metric clears its threshold becomes a new version
+  (and a deployment, when the job asked for one); a failed job keeps SageMaker's own
+  FailureReason and registers nothing.
+- "SageMaker Endpoint State Change": DescribeEndpoint says which config is really live, the
+  live variant gets its auto scaling, and the model's active deployment is closed as
+  Succeeded, RolledBack or Failed.
+
+Only names are taken from an event. AWS's documented training event carries neither the
+final metrics nor the failure reason, and anything that may put events on the bus could
+forge the rest, so status, metrics, artifact and reason all come from SageMaker itself.
+https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html
 
 Every write is conditional, so a replayed or duplicated event changes nothing.
 """
@@ -17,7 +24,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import handlers
-from handlers import aws, deploy, store, training, versions
+from handlers import autoscaling, aws, deploy, store, training, versions
 from handlers.config import Settings
 from handlers.errors import ApiError
 from handlers.web import logger, tracer
@@ -70,8 +77,8 @@ def _job_completion(job: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _register(job: dict[str, Any], detail: dict[str, Any], metrics: dict[str, float]) -> None:
-    artifact = (detail.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+def _register(job: dict[str, Any], described: dict[str, Any], metrics: dict[str, float]) -> None:
+    artifact = (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
     version_attrs = {
         "artifact_uri": artifact,
         "recipe": job["recipe"],
@@ -133,22 +140,27 @@ def _auto_deploy(job_id: str) -> dict[str, Any] | None:
 
 def on_training_job(detail: dict[str, Any]) -> dict[str, Any]:
     job_id = str(detail.get("TrainingJobName", ""))
-    status = str(detail.get("TrainingJobStatus", ""))
     job = store.get_item(training.job_key(job_id))
     if job is None:
         return {"action": "ignored", "reason": "not a maas job"}
-    metrics = {m["MetricName"]: float(m["Value"]) for m in detail.get("FinalMetricDataList") or []}
+    if detail.get("TrainingJobStatus") not in training.TERMINAL:
+        return {"action": "progress", "status": str(detail.get("TrainingJobStatus", ""))}
+    described = aws.sagemaker().describe_training_job(TrainingJobName=job_id)
+    status = str(described.get("TrainingJobStatus", ""))
+    if status not in training.TERMINAL:  # an early, replayed or forged event
+        logger.warning("event claims an end SageMaker does not", extra={"job": job_id})
+        return {"action": "progress", "status": status}
+    metrics = {
+        m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList") or []
+    }
     if status in ("Failed", "Stopped"):
-        reason = detail.get("FailureReason") or ("stopped" if status == "Stopped" else "unknown")
+        reason = described.get("FailureReason") or ("stopped" if status == "Stopped" else "unknown")
         changed = _end_job(job_id, {"status": status, "failure_reason": reason, "metrics": metrics})
         return {"action": "recorded" if changed else "replay", "status": status}
-    if status != "Completed":
-        store.update(training.job_key(job_id), {"secondary_status": detail.get("SecondaryStatus")})
-        return {"action": "progress", "status": status}
     if job["status"] != "Completed":
         passed, why = _clears(job.get("metric_threshold"), metrics)
         if passed:
-            _register(job, detail, metrics)
+            _register(job, described, metrics)
         else:
             _end_job(
                 job_id,
@@ -171,6 +183,8 @@ def on_endpoint(detail: dict[str, Any]) -> dict[str, Any]:
     if status == "InService" and live.get("EndpointConfigName") == deployment.get(
         "endpoint_config_name"
     ):
+        # Scaling first: should it fail, the deployment stays open and a retry redoes both.
+        autoscaling.apply(endpoint, autoscaling.Scaling.of(deploy.full_spec(deployment["spec"])))
         previous = model.get("live_version")
         closed = deploy.close(
             model["name"],
@@ -180,6 +194,9 @@ def on_endpoint(detail: dict[str, Any]) -> dict[str, Any]:
             previous_version=previous if previous != deployment["version"] else None,
         )
     elif status == "InService":
+        kept = deploy.live_spec(model)
+        if kept is not None:  # the update may have deregistered the variant: scale it again
+            autoscaling.apply(endpoint, autoscaling.Scaling.of(kept))
         reason = live.get("FailureReason") or "SageMaker kept the previous endpoint config"
         closed = deploy.close(model["name"], deployment_id, "RolledBack", reason=reason)
     elif status == "Failed":

@@ -1,8 +1,13 @@
-"""One call to sagemaker-runtime:InvokeEndpoint, and what its failures mean over HTTP."""
+"""One call to sagemaker-runtime:InvokeEndpoint, and what its failures mean over HTTP.
+
+Every version of a model runs under the one variant name, so no TargetVariant can pick a
+version. The model server says which version answered (`maas-version=N` in the response's
+CustomAttributes). A pinned version is served only while it is the live one and no canary
+is splitting traffic; anything else is a 409 that names the live version.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +19,18 @@ from botocore.exceptions import (
 )
 
 from handlers import aws, store
-from handlers.errors import ApiError, aws_error_code, aws_error_message, not_found, unavailable
+from handlers.errors import (
+    ApiError,
+    aws_error_code,
+    aws_error_message,
+    conflict,
+    not_found,
+    unavailable,
+)
 from handlers.web import model_metrics, tracer
+from maas_contract.sagemaker import parse_version_attribute
 
-_VARIANT = re.compile(r"^v(\d+)$")
+NOT_LIVE = "VersionNotLive"
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,7 @@ def _model_error(exc: ClientError) -> ApiError:
     return ApiError(502, "ModelError", message)
 
 
-def _runtime_error(exc: ClientError, model: str, version: int | None) -> ApiError:
+def _runtime_error(exc: ClientError, model: str) -> ApiError:
     code = aws_error_code(exc)
     message = aws_error_message(exc)
     if code == "ModelError":
@@ -52,26 +65,51 @@ def _runtime_error(exc: ClientError, model: str, version: int | None) -> ApiErro
         lowered = message.lower()
         if "endpoint" in lowered and "not found" in lowered:
             return not_found(f"model {model} has no endpoint in service")
-        if version is not None and "variant" in lowered:
-            return not_found(f"version {version} of {model} is not deployed")
         return ApiError(400, "ValidationError", message)
     return ApiError(502, "UpstreamError", message)
+
+
+def _live_clause(item: dict[str, Any]) -> str:
+    live = item.get("live_version")
+    return f"the live version is {live}" if live is not None else "no version is live"
+
+
+def _pinnable(item: dict[str, Any], version: int) -> ApiError | None:
+    """Why `version` cannot be served on its own now, or None when it can."""
+    model = item["name"]
+    if item.get("live_version") is None or int(item["live_version"]) != version:
+        return conflict(f"version {version} of {model} is not live; {_live_clause(item)}", NOT_LIVE)
+    if item.get("active_deployment"):
+        return conflict(
+            f"version {version} of {model} cannot be pinned while deployment"
+            f" {item['active_deployment']} is in progress; {_live_clause(item)}",
+            NOT_LIVE,
+        )
+    return None
 
 
 def endpoint_for(model: str, version: int | None) -> str:
     item = store.get_model_cached(model)
     if item is None:
         raise not_found(f"model {model} is not registered")
-    if version is not None and version > int(item.get("latest_version", 0)):
+    if version is None:
+        return str(item["endpoint_name"])
+    if version > int(item.get("latest_version", 0)):
         raise not_found(f"version {version} of model {model} is not registered")
+    if _pinnable(item, version) is not None:
+        # The cached item may predate a deployment that just ended: ask the table itself.
+        item = store.get_model(model) or item
+        refusal = _pinnable(item, version)
+        if refusal is not None:
+            raise refusal
     return str(item["endpoint_name"])
 
 
-def _call(params: dict[str, Any], model: str, version: int | None) -> dict[str, Any]:
+def _call(params: dict[str, Any], model: str) -> dict[str, Any]:
     try:
         return dict(aws.runtime().invoke_endpoint(**params))
     except ClientError as exc:
-        raise _runtime_error(exc, model, version) from exc
+        raise _runtime_error(exc, model) from exc
     except (ReadTimeoutError, ConnectTimeoutError) as exc:
         raise ApiError(504, "Timeout", f"model {model} did not answer in time") from exc
     except EndpointConnectionError as exc:
@@ -94,20 +132,23 @@ def invoke(
         "ContentType": content_type,
         "Accept": accept,
     }
-    if version is not None:
-        params["TargetVariant"] = f"v{version}"
     if custom_attributes:
         params["CustomAttributes"] = custom_attributes
     try:
-        reply = _call(params, model, version)
+        reply = _call(params, model)
     except ApiError as exc:
         model_metrics(model, model_error=exc.code in ("ModelError", "ModelRejectedInput"))
         raise
     model_metrics(model, model_error=False)
-    variant = _VARIANT.match(str(reply.get("InvokedProductionVariant") or ""))
+    answered = parse_version_attribute(reply.get("CustomAttributes"))
+    if version is not None and answered is not None and answered != version:
+        # A deployment started between the registry read and the call.
+        raise conflict(
+            f"version {version} of {model} is not live; version {answered} answered", NOT_LIVE
+        )
     return Answer(
         body=reply["Body"].read(),
         content_type=str(reply.get("ContentType") or ""),
-        version=int(variant.group(1)) if variant else None,
+        version=answered if answered is not None else version,
         custom_attributes=reply.get("CustomAttributes"),
     )

@@ -22,8 +22,19 @@ router = Router()
 TAGS = ["predict"]
 PREDICT_TYPES = ("application/json", "application/x-npy", "text/plain")
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+# Endpoint statuses in which a fleet still serves: an update, maintenance and a rollback keep
+# the old fleet answering, and after a failed rollback the endpoint is "in service with a mix
+# of the old and new endpoint configurations".
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html
+SERVING = ("InService", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="model name")]
-VersionNumber = Annotated[int, Path(ge=1, le=99_999_999, description="model version")]
+PINNED = (
+    "Every version runs under one SageMaker variant, so a pinned version is served only while"
+    " it is the live version and no deployment (canary) is in progress; otherwise 409"
+    " VersionNotLive, whose message names the live version. Also 409 when the model server"
+    " that answered reports another version (a deployment raced the call)."
+)
+VersionNumber = Annotated[int, Path(ge=1, le=99_999_999, description=f"model version. {PINNED}")]
 
 
 class _Model(BaseModel):
@@ -34,11 +45,17 @@ class _Model(BaseModel):
 
 class PredictResponse(_Model):
     model: str
-    version: int | None = Field(description="the version that answered")
+    version: int | None = Field(
+        description="the version that answered, as its model server reports it"
+        " (`maas-version=N` in the response's CustomAttributes)"
+    )
     outputs: Any
     content_type: str
     request_id: str
-    custom_attributes: str | None = None
+    custom_attributes: str | None = Field(
+        default=None,
+        description="the model server's CustomAttributes, whole (they include maas-version)",
+    )
 
 
 class InferTensor(_Model):
@@ -122,7 +139,9 @@ def _decode(answer: invoke.Answer) -> Any:
 def predict(
     model: ModelName,
     request: Request,
-    version: Annotated[int | None, Query(ge=1, description="pin a version")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=99_999_999, description=f"pin a version. {PINNED}")
+    ] = None,
 ) -> PredictResponse:
     event = request.resolved_event.raw_event
     content_type = media_type(event)
@@ -181,7 +200,7 @@ def model_ready(model: ModelName) -> dict[str, Any]:
         if aws_error_code(exc) != "ValidationException":
             raise from_control_plane(exc) from exc
         status = {"EndpointStatus": "NotCreated"}
-    if status.get("EndpointStatus") not in ("InService", "Updating"):
+    if status.get("EndpointStatus") not in SERVING:
         raise unavailable(f"model {model} is not ready", "ModelNotReady", retry_after=30)
     return {"name": model, "ready": True}
 

@@ -26,6 +26,9 @@ Datatype = Literal[
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 # NaN and Infinity are valid Python JSON but no metric, threshold or hyperparameter.
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+# AutoRollbackConfig takes at most 10 alarms, and every endpoint has two of its own.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AutoRollbackConfig.html
+MAX_CALLER_ALARMS = 8
 
 
 class Strict(BaseModel):
@@ -96,13 +99,36 @@ class VersionPage(BaseModel):
 
 class DeploymentSpec(Strict):
     instance_type: str = Field(default="ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-    instance_count: int = Field(default=1, ge=1, le=20)
+    instance_count: int = Field(default=1, ge=1, le=20, description="instances at the start")
+    min_instances: int = Field(default=1, ge=1, le=20, description="auto scaling's floor")
+    max_instances: int | None = Field(
+        default=None, ge=1, le=20, description="auto scaling's ceiling; default max(2, count)"
+    )
+    target_invocations_per_instance: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="target tracking on SageMakerVariantInvocationsPerInstance (per minute)",
+    )
     canary_percent: int = Field(default=10, ge=1, le=50, description="CanarySize, % of capacity")
     canary_wait_seconds: int = Field(default=300, ge=0, le=3600)
     rollback_alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
-        min_length=1, max_length=10, description="CloudWatch alarms that roll the canary back"
+        default_factory=list,
+        max_length=MAX_CALLER_ALARMS,
+        description=(
+            "more CloudWatch alarms that roll the canary back, besides the endpoint's own"
+            " `{endpoint}-5xx` and `{endpoint}-p99-latency`"
+        ),
     )
     capture_percent: int = Field(default=20, ge=0, le=100, description="0 turns capture off")
+
+    @model_validator(mode="after")
+    def _scaling_bounds(self) -> DeploymentSpec:
+        if self.max_instances is None:
+            self.max_instances = max(2, self.instance_count)
+        if not self.min_instances <= self.instance_count <= self.max_instances:
+            raise ValueError("need min_instances <= instance_count <= max_instances")
+        return self
 
 
 class DeploymentCreate(DeploymentSpec):
@@ -144,7 +170,10 @@ class TrainingJobCreate(Strict):
     hyperparameters: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")], HyperValue] = (
         Field(default_factory=dict, max_length=50)
     )
-    instance_type: str = Field(default="ml.g5.xlarge", description="a GPU training instance")
+    instance_type: str | None = Field(
+        default=None,
+        description="a GPU training instance; default: the stage's training_instance_type",
+    )
     instance_count: int = Field(default=1, ge=1, le=16)
     volume_size_gb: int = Field(default=50, ge=1, le=1024)
     spot: bool = True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +10,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handlers import aws, store
-from handlers.config import SAGEMAKER_NAME_MAX, SageMakerSettings, Settings, region
+from handlers.config import SageMakerSettings, Settings, region, training_instance_type
 from handlers.errors import bad_request, from_control_plane
+from maas_contract.sagemaker import SAGEMAKER_NAME_MAX, is_gpu, volume_kms_allowed
 
-# NVIDIA GPU training instances only: the recipes are written for CUDA.
-GPU_INSTANCE = re.compile(r"^ml\.(p3|p3dn|p4d|p4de|p5|p5e|p5en|g4dn|g5|g6|g6e)\.[0-9]*x?large$")
 CODE_CHANNEL = "code"
 CHECKPOINT_DIR = "/opt/ml/checkpoints"
 TERMINAL = {"Completed", "Failed", "Stopped"}
@@ -83,10 +81,33 @@ def hyperparameters(spec: dict[str, Any], sm: SageMakerSettings) -> dict[str, st
     return values
 
 
+def _require_gpu(instance_type: str) -> None:
+    """NVIDIA GPU training instances only: the recipes are written for CUDA."""
+    try:
+        gpu = is_gpu(instance_type)
+    except ValueError:
+        gpu = False
+    if not gpu:
+        raise bad_request(f"instance_type {instance_type} is not a GPU training instance")
+
+
+def resource_config(spec: dict[str, Any], sm: SageMakerSettings) -> dict[str, Any]:
+    """ResourceConfig; the volume key only where SageMaker takes one. Instance types with
+    local NVMe storage refuse it ("You can't request a VolumeKmsKeyId when using an instance
+    type with local storage"); their storage is encrypted by the hardware."""
+    config: dict[str, Any] = {
+        "InstanceType": spec["instance_type"],
+        "InstanceCount": spec["instance_count"],
+        "VolumeSizeInGB": spec["volume_size_gb"],
+    }
+    if volume_kms_allowed([spec["instance_type"]]):
+        config["VolumeKmsKeyId"] = sm.kms_key_arn
+    return config
+
+
 def create_request(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     sm = SageMakerSettings.from_env()
-    if not GPU_INSTANCE.match(spec["instance_type"]):
-        raise bad_request(f"instance_type {spec['instance_type']} is not a GPU training instance")
+    _require_gpu(spec["instance_type"])
     channels = [_channel("train", _dataset(spec["datasets"]["train"], sm))]
     if spec["datasets"].get("validation"):
         channels.append(_channel("validation", _dataset(spec["datasets"]["validation"], sm)))
@@ -111,12 +132,7 @@ def create_request(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             "S3OutputPath": f"s3://{sm.artifact_bucket}/training/{spec['model']}",
             "KmsKeyId": sm.kms_key_arn,
         },
-        "ResourceConfig": {
-            "InstanceType": spec["instance_type"],
-            "InstanceCount": spec["instance_count"],
-            "VolumeSizeInGB": spec["volume_size_gb"],
-            "VolumeKmsKeyId": sm.kms_key_arn,
-        },
+        "ResourceConfig": resource_config(spec, sm),
         "StoppingCondition": stopping,
         "EnableNetworkIsolation": True,
         "EnableInterContainerTrafficEncryption": spec["instance_count"] > 1,
@@ -141,6 +157,7 @@ def _check_threshold_metric(spec: dict[str, Any]) -> None:
 def start(spec: dict[str, Any]) -> dict[str, Any]:
     """Records the job, then starts it; a refused start is recorded with SageMaker's reason."""
     _check_threshold_metric(spec)
+    spec = {**spec, "instance_type": spec.get("instance_type") or training_instance_type()}
     name = job_name(Settings.from_env().resource_prefix, spec["model"])
     request = create_request(name, spec)
     now = store.now_iso()

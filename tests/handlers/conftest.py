@@ -20,18 +20,21 @@ from handler_support import (  # noqa: E402
     ARTIFACTS,
     CAPTURE,
     DATA,
+    ECR,
+    INFERENCE_CPU,
+    INFERENCE_GPU,
     KMS,
     PREFIX,
     ROLE,
     ROOT,
     TABLE,
+    TRAINING_INSTANCE_TYPE,
     FakeLambdaContext,
     RuntimeStub,
     session,
 )
 
 SCHEMA = json.loads((ROOT / "handlers" / "registry_schema.json").read_text())
-ECR = "763104351884.dkr.ecr.us-east-1.amazonaws.com"
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +55,9 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "KMS_KEY_ARN": KMS,
         "SAGEMAKER_ROLE_ARN": ROLE,
         "TRAINING_IMAGE_URI": f"{ECR}/pytorch-training:2.5-gpu-py311",
-        "INFERENCE_IMAGE_URI": f"{ECR}/pytorch-inference:2.5-cpu-py311",
+        "INFERENCE_IMAGE_URI": INFERENCE_GPU,
+        "INFERENCE_IMAGE_URI_CPU": INFERENCE_CPU,
+        "TRAINING_INSTANCE_TYPE": TRAINING_INSTANCE_TYPE,
         "SOURCE_DIR_S3_URI": f"s3://{ARTIFACTS}/code/sourcedir.tar.gz",
         "METRIC_DEFINITIONS": (ROOT / "training" / "metric_definitions.json").read_text(),
         "POWERTOOLS_TRACE_DISABLED": "1",

@@ -38,6 +38,11 @@ DATA = "maas-test-data"
 CAPTURE = "maas-test-capture"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 ROLE = "arn:aws:iam::123456789012:role/maas-test-sagemaker"
+ECR = "763104351884.dkr.ecr.us-east-1.amazonaws.com"
+INFERENCE_GPU = f"{ECR}/pytorch-inference:2.5-gpu-py311"
+INFERENCE_CPU = f"{ECR}/pytorch-inference:2.5-cpu-py311"
+# moto 5 does not know ml.g5.* yet, so the stage's training instance type here is a g4dn.
+TRAINING_INSTANCE_TYPE = "ml.g4dn.xlarge"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -114,7 +119,8 @@ class Scripted:
     headers: dict[str, str] = field(
         default_factory=lambda: {
             "Content-Type": "application/json",
-            "X-Amzn-Invoked-Production-Variant": "v1",
+            "X-Amzn-Invoked-Production-Variant": "AllTraffic",
+            "X-Amzn-SageMaker-Custom-Attributes": "maas-version=1",
         }
     )
     delay_s: float = 0.0
@@ -217,7 +223,7 @@ def deployment_body(version: int, **overrides: Any) -> dict[str, Any]:
         "instance_count": 1,
         "canary_percent": 10,
         "canary_wait_seconds": 120,
-        "rollback_alarms": ["maas-test-demo-5xx", "maas-test-demo-latency"],
+        "rollback_alarms": ["maas-test-demo-5xx-extra", "maas-test-demo-latency"],
         **overrides,
     }
 
@@ -294,9 +300,15 @@ class SageMakerCalls:
         parsed = answer() if callable(answer) else answer
         return _Http(), parsed
 
+    def sent(self, operation: str) -> list[dict[str, Any]]:
+        """Every request of `operation`, oldest first, parsed."""
+        return [
+            json.loads(raw) if isinstance(raw, bytes | str) else raw
+            for raw in self.requests.get(operation, [])
+        ]
+
     def last(self, operation: str) -> dict[str, Any]:
-        raw = self.requests[operation][-1]
-        return json.loads(raw) if isinstance(raw, bytes | str) else raw
+        return self.sent(operation)[-1]
 
 
 class _Http:

@@ -1,5 +1,10 @@
 """Predict and Open Inference Protocol routes through handlers.predict.handler, with the
-registry on moto and sagemaker-runtime served by a local HTTP stub."""
+registry on moto and sagemaker-runtime served by a local HTTP stub.
+
+Every version runs under the one variant name (SageMaker's blue/green updates keep the old
+config's variant name: https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html),
+so the model server says which version answered in the response's CustomAttributes, and a
+pinned version is served only while it alone is live."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 import pytest
 from handler_support import Scripted, api_event, call, register, runtime_error
 
-from handlers import predict
+from handlers import predict, store
 from handlers.config import MAX_BODY_BYTES
 
 PREDICT = "/v1/models/{model}/predict"
@@ -28,13 +33,39 @@ def demo(aws_backend, lambda_context):
     assert register("demo", lambda_context, schema=SCHEMA).status == 201
 
 
+def set_model(**attrs):
+    """Registry state a deployment would leave (live version, a deployment in progress)."""
+    store.update(store.model_key("demo"), attrs)
+    store.clear_cache()
+
+
+def answered_by(version, extra=""):
+    return Scripted(
+        headers={
+            "Content-Type": "application/json",
+            "X-Amzn-Invoked-Production-Variant": "AllTraffic",
+            "X-Amzn-SageMaker-Custom-Attributes": f"{extra}maas-version={version}",
+        }
+    )
+
+
+def oip_event(version):
+    request = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
+    return api_event(
+        "POST",
+        "/v2/models/{model}/versions/{version}/infer",
+        path_params={"model": "demo", "version": str(version)},
+        body=request,
+    )
+
+
 def test_predict_returns_outputs_version_and_request_id(demo, runtime_stub, lambda_context):
     runtime_stub.default = Scripted(
         body=b'{"predictions": [[0.1, 0.9]]}',
         headers={
             "Content-Type": "application/json",
-            "X-Amzn-Invoked-Production-Variant": "v3",
-            "X-Amzn-SageMaker-Custom-Attributes": "trace=abc",
+            "X-Amzn-Invoked-Production-Variant": "AllTraffic",
+            "X-Amzn-SageMaker-Custom-Attributes": "trace=abc,maas-version=3",
         },
     )
 
@@ -48,7 +79,7 @@ def test_predict_returns_outputs_version_and_request_id(demo, runtime_stub, lamb
     assert reply.body["outputs"] == {"predictions": [[0.1, 0.9]]}
     assert reply.body["version"] == 3
     assert reply.body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
-    assert reply.body["custom_attributes"] == "trace=abc"
+    assert reply.body["custom_attributes"] == "trace=abc,maas-version=3"
     sent = runtime_stub.requests[0]
     assert sent["endpoint"] == "maas-test-demo"
     assert sent["body"] == b'{"instances": [[1, 2]]}'
@@ -56,11 +87,84 @@ def test_predict_returns_outputs_version_and_request_id(demo, runtime_stub, lamb
     assert sent["headers"]["x-amzn-sagemaker-custom-attributes"] == "trace=abc"
 
 
-def test_a_pinned_version_becomes_the_target_variant(demo, runtime_stub, lambda_context):
+def test_during_a_canary_predict_reports_the_version_that_really_answered(
+    demo, runtime_stub, lambda_context
+):
+    register("demo", lambda_context, key="second")
+    set_model(live_version=1, active_deployment="d0123456789ab")
+    runtime_stub.script = [answered_by(2), answered_by(1)]
+
+    canary = call(predict, predict_event(), lambda_context)
+    old_fleet = call(predict, predict_event(), lambda_context)
+
+    assert (canary.status, canary.body["version"]) == (200, 2)
+    assert (old_fleet.status, old_fleet.body["version"]) == (200, 1)
+
+
+def test_a_pinned_live_version_is_served_without_a_target_variant(
+    demo, runtime_stub, lambda_context
+):
+    set_model(live_version=1)
+
+    reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
+
+    assert (reply.status, reply.body["version"]) == (200, 1)
+    assert "x-amzn-sagemaker-target-variant" not in runtime_stub.requests[0]["headers"]
+
+
+def test_pinning_a_version_that_is_not_live_is_a_409_naming_the_live_version(
+    demo, runtime_stub, lambda_context
+):
+    register("demo", lambda_context, key="second")
+    set_model(live_version=2)
+
+    reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
+
+    assert reply.status == 409
+    assert reply.body["error"]["code"] == "VersionNotLive"
+    assert reply.body["error"]["message"] == "version 1 of demo is not live; the live version is 2"
+    assert runtime_stub.calls == 0
+
+
+def test_pinning_a_version_while_none_is_live_is_a_409(demo, runtime_stub, lambda_context):
+    reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
+
+    assert reply.status == 409
+    assert reply.body["error"]["message"] == "version 1 of demo is not live; no version is live"
+    assert runtime_stub.calls == 0
+
+
+def test_pinning_the_live_version_during_a_canary_is_a_409(demo, runtime_stub, lambda_context):
+    set_model(live_version=1, active_deployment="d0123456789ab")
+
+    reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
+
+    assert reply.status == 409
+    assert "d0123456789ab is in progress; the live version is 1" in reply.body["error"]["message"]
+    assert runtime_stub.calls == 0
+
+
+def test_a_pinned_call_that_another_version_answered_is_a_409(demo, runtime_stub, lambda_context):
+    set_model(live_version=1)  # a deployment began after the registry was read
+    runtime_stub.default = answered_by(2)
+
+    reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
+
+    assert reply.status == 409
+    assert reply.body["error"]["message"] == "version 1 of demo is not live; version 2 answered"
+
+
+def test_a_pin_refused_from_a_stale_cache_is_checked_against_the_table(
+    demo, runtime_stub, lambda_context
+):
+    set_model(live_version=1, active_deployment="d0123456789ab")
+    assert call(predict, predict_event(query={"version": "1"}), lambda_context).status == 409
+    # The deployment ends; this process's cached model item still shows it in progress.
+    store.update(store.model_key("demo"), {"live_version": 1}, remove=("active_deployment",))
+
     reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
 
     assert reply.status == 200
-    assert runtime_stub.requests[0]["headers"]["x-amzn-sagemaker-target-variant"] == "v1"
 
 
 def test_a_binary_npy_body_passes_through_with_its_content_type(demo, runtime_stub, lambda_context):
@@ -249,7 +353,11 @@ def test_oip_infer_answers_in_the_protocols_shape(demo, runtime_stub, lambda_con
                 ]
             }
         ).encode(),
-        headers={"Content-Type": "application/json", "X-Amzn-Invoked-Production-Variant": "v1"},
+        headers={
+            "Content-Type": "application/json",
+            "X-Amzn-Invoked-Production-Variant": "AllTraffic",
+            "X-Amzn-SageMaker-Custom-Attributes": "maas-version=1",
+        },
     )
     request = {
         "id": "req-7",
@@ -270,23 +378,28 @@ def test_oip_infer_answers_in_the_protocols_shape(demo, runtime_stub, lambda_con
     assert json.loads(runtime_stub.requests[0]["body"]) == request
 
 
-def test_oip_versioned_infer_targets_that_versions_variant(demo, runtime_stub, lambda_context):
-    runtime_stub.default = Scripted(body=b'{"outputs": []}')
-    request = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
+def test_oip_versioned_infer_serves_the_live_version(demo, runtime_stub, lambda_context):
+    set_model(live_version=1)
+    runtime_stub.default = answered_by(1)
+    runtime_stub.default.body = b'{"outputs": []}'
 
-    reply = call(
-        predict,
-        api_event(
-            "POST",
-            "/v2/models/{model}/versions/{version}/infer",
-            path_params={"model": "demo", "version": "1"},
-            body=request,
-        ),
-        lambda_context,
-    )
+    reply = call(predict, oip_event(1), lambda_context)
 
-    assert reply.status == 200
-    assert runtime_stub.requests[0]["headers"]["x-amzn-sagemaker-target-variant"] == "v1"
+    assert (reply.status, reply.body["model_version"]) == (200, "1")
+    assert "x-amzn-sagemaker-target-variant" not in runtime_stub.requests[0]["headers"]
+
+
+def test_oip_versioned_infer_on_a_version_that_is_not_live_is_a_409(
+    demo, runtime_stub, lambda_context
+):
+    register("demo", lambda_context, key="second")
+    set_model(live_version=1)
+
+    reply = call(predict, oip_event(2), lambda_context)
+
+    assert reply.status == 409
+    assert reply.body["error"]["message"] == "version 2 of demo is not live; the live version is 1"
+    assert runtime_stub.calls == 0
 
 
 def test_oip_infer_without_inputs_is_a_400(demo, runtime_stub, lambda_context):
@@ -331,3 +444,34 @@ def test_oip_model_ready_is_a_503_while_the_endpoint_does_not_exist(demo, lambda
 
     assert reply.status == 503
     assert reply.body["error"]["code"] == "ModelNotReady"
+
+
+@pytest.mark.parametrize(
+    "status,ready",
+    [
+        ("InService", True),
+        ("Updating", True),
+        ("SystemUpdating", True),
+        ("RollingBack", True),
+        ("UpdateRollbackFailed", True),
+        ("Creating", False),
+        ("Failed", False),
+        ("OutOfService", False),
+    ],
+)
+def test_oip_model_ready_follows_whether_the_endpoint_still_serves(
+    demo, sagemaker_calls, lambda_context, status, ready
+):
+    """DescribeEndpoint's EndpointStatus: during SystemUpdating and RollingBack the endpoint
+    keeps serving, and UpdateRollbackFailed is "in service with a mix of the old and new
+    endpoint configurations".
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html"""
+    sagemaker_calls.answers["DescribeEndpoint"] = {"EndpointStatus": status}
+
+    reply = call(
+        predict,
+        api_event("GET", "/v2/models/{model}/ready", path_params={"model": "demo"}),
+        lambda_context,
+    )
+
+    assert reply.status == (200 if ready else 503)

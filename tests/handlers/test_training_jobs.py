@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from handler_support import (
     ADMIN,
     DATA,
@@ -31,7 +32,6 @@ def test_starting_a_job_sets_every_guardrail_on_create_training_job(
     assert sent["EnableManagedSpotTraining"] is True
     assert sent["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert sent["OutputDataConfig"]["KmsKeyId"] == KMS
-    assert sent["ResourceConfig"]["VolumeKmsKeyId"] == KMS
     assert sent["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
     assert sent["CheckpointConfig"]["S3Uri"].startswith("s3://maas-test-artifacts/checkpoints/")
     assert sent["EnableInterContainerTrafficEncryption"] is False
@@ -47,6 +47,48 @@ def test_starting_a_job_sets_every_guardrail_on_create_training_job(
     assert channels["train"] == f"s3://{DATA}/mnist/train/"
     assert channels["code"] == "s3://maas-test-artifacts/code/sourcedir.tar.gz"
     assert hps["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
+
+
+@pytest.mark.parametrize(
+    "instance_type,volume_key",
+    [("ml.g4dn.xlarge", False), ("ml.p3.2xlarge", True)],
+)
+def test_the_volume_key_is_set_only_on_instance_types_without_local_storage(
+    sagemaker_calls, lambda_context, instance_type, volume_key
+):
+    """CreateTrainingJob refuses ResourceConfig.VolumeKmsKeyId for instance types with local
+    NVMe storage ("You can't request a VolumeKmsKeyId when using an instance type with local
+    storage"); the output stays encrypted with the platform key either way.
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html
+    https://docs.aws.amazon.com/sagemaker/latest/dg/host-instance-storage.html"""
+    body = training_body(instance_type=instance_type)
+
+    reply = call(training_jobs, training_event(body), lambda_context)
+
+    assert reply.status == 201
+    sent = sagemaker_calls.last("CreateTrainingJob")
+    assert ("VolumeKmsKeyId" in sent["ResourceConfig"]) is volume_key
+    if volume_key:
+        assert sent["ResourceConfig"]["VolumeKmsKeyId"] == KMS
+    assert sent["OutputDataConfig"]["KmsKeyId"] == KMS
+
+
+def test_a_job_without_an_instance_type_runs_on_the_stages_training_instance_type(
+    sagemaker_calls, lambda_context, monkeypatch
+):
+    """The default comes from the stage (cdk.json `training_instance_type`, passed to the
+    handlers as TRAINING_INSTANCE_TYPE), not from a type written into the request schema."""
+    monkeypatch.setenv("TRAINING_INSTANCE_TYPE", "ml.p3.2xlarge")
+    body = training_body()
+    body.pop("instance_type")
+
+    reply = call(training_jobs, training_event(body), lambda_context)
+
+    assert reply.status == 201
+    assert reply.body["instance_type"] == "ml.p3.2xlarge"
+    assert sagemaker_calls.last("CreateTrainingJob")["ResourceConfig"]["InstanceType"] == (
+        "ml.p3.2xlarge"
+    )
 
 
 def test_a_multi_instance_job_encrypts_inter_container_traffic_and_runs_torch_distributed(
