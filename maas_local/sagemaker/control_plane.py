@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maas_local.sagemaker import events
+from maas_local.sagemaker import events, rules
 from maas_local.sagemaker.endpoints import Endpoints
 from maas_local.sagemaker.protocol import AwsError, now, project, validation
 from maas_local.sagemaker.training_jobs import TrainingJobs
@@ -41,6 +45,15 @@ class Context:
         event = events.endpoint_event(describe, tags, account=self.account, region=self.region)
         self.sink.emit(event)
 
+    def emit_deployment(
+        self, describe: dict[str, Any], tags: list, *, stage: str, message: str
+    ) -> None:
+        """A "SageMaker Endpoint Deployment State Change" for a blue/green update's step."""
+        event = events.endpoint_deployment_event(
+            describe, tags, stage=stage, message=message, account=self.account, region=self.region
+        )
+        self.sink.emit(event)
+
 
 class ControlPlane:
     def __init__(self, ctx: Context, source_dir: Path) -> None:
@@ -56,6 +69,7 @@ class ControlPlane:
         method = getattr(self, f"op_{operation}", None)
         if method is None:
             raise AwsError("UnknownOperationException", f"{operation} is not emulated locally")
+        rules.check_request(operation, params)
         return method(params) or {}
 
     def shutdown(self) -> None:
@@ -75,7 +89,8 @@ class ControlPlane:
         return self.training.describe(p["TrainingJobName"])
 
     def op_ListTrainingJobs(self, p):  # noqa: N802
-        return self.training.list(p)
+        rows = self.training.summaries(p)
+        return _page("ListTrainingJobs", rows, p, "TrainingJobSummaries")
 
     def op_StopTrainingJob(self, p):  # noqa: N802
         self.training.stop(p["TrainingJobName"])
@@ -99,19 +114,17 @@ class ControlPlane:
         self.models.pop(p["ModelName"], None)
 
     def op_ListModels(self, p):  # noqa: N802
-        return {"Models": _listing(self.models, p, "ModelName", "ModelArn")}
+        rows = _summaries(self.models, p, "ModelName", "ModelArn")
+        return _page("ListModels", rows, p, "Models")
 
     def op_ListEndpointConfigs(self, p):  # noqa: N802
-        rows = _listing(self.configs, p, "EndpointConfigName", "EndpointConfigArn")
-        return {"EndpointConfigs": rows}
+        rows = _summaries(self.configs, p, "EndpointConfigName", "EndpointConfigArn")
+        return _page("ListEndpointConfigs", rows, p, "EndpointConfigs")
 
     def op_CreateEndpointConfig(self, p):  # noqa: N802
         name = p["EndpointConfigName"]
         for spec in p["ProductionVariants"]:
             self._model(spec["ModelName"])
-        names = [spec["VariantName"] for spec in p["ProductionVariants"]]
-        if len(set(names)) != len(names):
-            raise validation("VariantName must be unique within an endpoint config.")
         record = project("DescribeEndpointConfig", p)
         record.update(EndpointConfigArn=self._arn("endpoint-config", name), CreationTime=now())
         message = f'Cannot create already existing endpoint configuration "{name}".'
@@ -142,7 +155,8 @@ class ControlPlane:
         return self.endpoints.describe(p["EndpointName"])
 
     def op_ListEndpoints(self, p):  # noqa: N802
-        return self.endpoints.list(p)
+        rows = self.endpoints.summaries(p)
+        return _page("ListEndpoints", rows, p, "Endpoints")
 
     def op_DeleteEndpoint(self, p):  # noqa: N802
         self.endpoints.delete(p["EndpointName"])
@@ -181,12 +195,75 @@ class ControlPlane:
         return self.configs[name]
 
 
-def _listing(table: dict[str, dict[str, Any]], p: dict[str, Any], name: str, arn: str) -> list:
-    """ListModels / ListEndpointConfigs: summaries filtered by NameContains, newest first."""
-    rows = [
+def _summaries(table: dict[str, dict[str, Any]], p: dict[str, Any], name: str, arn: str) -> list:
+    """ListModels / ListEndpointConfigs rows that pass NameContains, in no particular order."""
+    return [
         {name: key, arn: record[arn], "CreationTime": record["CreationTime"]}
         for key, record in list(table.items())
         if p.get("NameContains", "") in key
     ]
-    rows.sort(key=lambda row: row["CreationTime"], reverse=p.get("SortOrder") != "Ascending")
-    return rows[: p.get("MaxResults", 100)]
+
+
+# Sorting and paging of the List* operations. Their API reference pages:
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListTrainingJobs.html (and
+# API_ListEndpoints, API_ListModels, API_ListEndpointConfigs). Default sort: CreationTime;
+# default order: Ascending for training jobs, Descending for the others. ListEndpoints documents
+# MaxResults "defaults to 10"; the service pages the other three by 10 as well.
+_DEFAULT_ORDER = {"ListTrainingJobs": "Ascending"}
+_NAME_FIELD = {
+    "ListTrainingJobs": "TrainingJobName",
+    "ListEndpoints": "EndpointName",
+    "ListModels": "ModelName",
+    "ListEndpointConfigs": "EndpointConfigName",
+}
+_STATUS_FIELD = {"ListTrainingJobs": "TrainingJobStatus", "ListEndpoints": "EndpointStatus"}
+DEFAULT_MAX_RESULTS = 10
+
+
+def _page(operation: str, rows: list[dict], p: dict[str, Any], member: str) -> dict[str, Any]:
+    """One page of `rows`, sorted as asked, with a NextToken when more remain.
+
+    The token names the last row returned (its sort key), so a page continues after it even
+    when rows are created or deleted between calls, and it only fits the query that made it.
+    """
+    name_field = _NAME_FIELD[operation]
+    by = p.get("SortBy", "CreationTime")
+
+    def key(row: dict[str, Any]) -> list:
+        if by == "Name":
+            return [row[name_field], ""]
+        if by == "Status":
+            return [row[_STATUS_FIELD[operation]], row[name_field]]
+        return [row["CreationTime"].timestamp(), row[name_field]]
+
+    descending = p.get("SortOrder", _DEFAULT_ORDER.get(operation, "Descending")) == "Descending"
+    rows = sorted(rows, key=key, reverse=descending)
+    scope = _query_scope(operation, p)
+    if p.get("NextToken"):
+        after = _read_token(p["NextToken"], scope)
+        rows = [r for r in rows if (key(r) < after if descending else key(r) > after)]
+    size = p.get("MaxResults", DEFAULT_MAX_RESULTS)
+    result: dict[str, Any] = {member: rows[:size]}
+    if len(rows) > size:
+        result["NextToken"] = _write_token(key(rows[size - 1]), scope)
+    return result
+
+
+def _query_scope(operation: str, p: dict[str, Any]) -> str:
+    query = {k: v for k, v in p.items() if k not in ("NextToken", "MaxResults")}
+    text = json.dumps([operation, query], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write_token(after: list, scope: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after, "scope": scope}).encode()).decode()
+
+
+def _read_token(token: str, scope: str) -> list:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if decoded["scope"] == scope and isinstance(decoded["after"], list):
+            return decoded["after"]
+    except (ValueError, binascii.Error, KeyError, TypeError):
+        pass
+    raise validation("Invalid pagination token.")

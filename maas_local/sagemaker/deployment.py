@@ -78,9 +78,12 @@ def roll_out(endpoints: Any, endpoint: Any, config: dict[str, Any], deploy: dict
     alarms = (deploy.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
     if not deploy:
         alarms = []
-    for share, seconds in traffic_steps(deploy, instances, ctx.time_scale):
+    steps = traffic_steps(deploy, instances, ctx.time_scale)
+    for number, (share, seconds) in enumerate(steps):
         with endpoint.lock:
             endpoint.share = share
+        if deploy:
+            _announce(endpoints, endpoint, share, instances, seconds, last=number == len(steps) - 1)
         reason = _hold(endpoint, fleet, seconds, alarms, ctx.canary_error_threshold)
         if endpoint.deleted.is_set():
             fleet.stop()
@@ -96,7 +99,39 @@ def roll_out(endpoints: Any, endpoint: Any, config: dict[str, Any], deploy: dict
         endpoints.retire(old)
 
 
+def _announce(
+    endpoints: Any, endpoint: Any, share: float, instances: int, seconds: float, *, last: bool
+) -> None:
+    """Endpoint deployment state changes, worded as in AWS's documented canary sample."""
+    emit = endpoints.ctx.emit_deployment
+    describe, tags = endpoints.describe(endpoint.name), endpoint.tags
+    serving = max(1, round(share * instances))
+    capacity = "full" if last else "canary"
+    if not last:
+        emit(
+            describe,
+            tags,
+            stage="ActivatingTraffic",
+            message=f"Activating traffic on canary capacity of {serving} instance(s).",
+        )
+    emit(
+        describe,
+        tags,
+        stage="Baking",
+        message=f"Baking for {seconds:g} seconds with traffic enabled on {capacity} capacity "
+        f"of {serving} instance(s).",
+    )
+
+
 def _roll_back(endpoints: Any, endpoint: Any, fleet: Fleet | None, reason: str) -> None:
+    if fleet is not None and endpoint.pending is fleet:
+        instances = sum(v.instances for v in fleet.variants.values())
+        endpoints.ctx.emit_deployment(
+            endpoints.describe(endpoint.name),
+            endpoint.tags,
+            stage="Deleting",
+            message=f"Terminating {instances} instance(s).",
+        )
     with endpoint.lock:
         endpoint.pending, endpoint.share = None, 0.0
         endpoint.record["FailureReason"] = reason[:1024]

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from maas_local.sagemaker import deployment
+from maas_local.sagemaker import deployment, rules
 from maas_local.sagemaker.fleet import Fleet, LoadError, VariantServer
 from maas_local.sagemaker.protocol import AwsError, now, validation
 
@@ -62,7 +62,9 @@ class Endpoints:
     def update(self, params: dict[str, Any]) -> dict[str, Any]:
         endpoint = self._get(params["EndpointName"])
         config = self._config(params["EndpointConfigName"])
+        deploy = params.get("DeploymentConfig") or {}
         with endpoint.lock:
+            rules.check_deployment(deploy, self._current_config(endpoint), config)
             status = endpoint.record["EndpointStatus"]
             if status != "InService":
                 raise validation(f"Cannot update endpoint {endpoint.name} in status {status}.")
@@ -72,7 +74,7 @@ class Endpoints:
             self._set_status(endpoint, "Updating")
         thread = threading.Thread(
             target=deployment.roll_out,
-            args=(self, endpoint, config, params.get("DeploymentConfig") or {}),
+            args=(self, endpoint, config, deploy),
             daemon=True,
         )
         thread.start()
@@ -110,7 +112,8 @@ class Endpoints:
                 }
         return record
 
-    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+    def summaries(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """ListEndpoints rows that pass the request's filters, in no particular order."""
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
         rows = []
         for name in list(self.endpoints):
@@ -123,12 +126,7 @@ class Endpoints:
             if params.get("StatusEquals") not in (None, record["EndpointStatus"]):
                 continue
             rows.append({k: record[k] for k in keys})
-        by_name = params.get("SortBy") == "Name"
-        rows.sort(
-            key=lambda r: r["EndpointName"] if by_name else r["CreationTime"],
-            reverse=params.get("SortOrder", "Descending") == "Descending",
-        )
-        return {"Endpoints": rows[: params.get("MaxResults", 100)]}
+        return rows
 
     def delete(self, name: str) -> None:
         endpoint = self._get(name)
@@ -240,6 +238,12 @@ class Endpoints:
         for spec in config["ProductionVariants"]:
             self.models(spec["ModelName"])  # raises if the model is gone
         return config
+
+    def _current_config(self, endpoint: Endpoint) -> dict[str, Any]:
+        """The config serving now: the live fleet's, which outlives a deleted config record."""
+        if endpoint.live is not None:
+            return endpoint.live.config
+        return self.configs(endpoint.record["EndpointConfigName"])
 
     def _get(self, name: str) -> Endpoint:
         endpoint = self.endpoints.get(name)

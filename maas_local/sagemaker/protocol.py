@@ -36,10 +36,6 @@ def validation(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
 
-def not_found(message: str) -> AwsError:
-    return AwsError("ResourceNotFound", message)
-
-
 @functools.cache
 def service_model(name: str) -> Any:
     return botocore.session.get_session().get_service_model(name)
@@ -80,12 +76,20 @@ def parse_request(op: OperationModel, body: bytes) -> dict[str, Any]:
     if op.input_shape is None:
         return {}
     params = _typed(raw, op.input_shape)
-    check(params, op.input_shape)
+    check(params, op.input_shape, ranges=False)
     return params
 
 
-def check(params: dict[str, Any], shape: Shape) -> None:
+# botocore's words for a value below a shape's minimum; `rules.constraint_errors` words every
+# range (minimum and maximum) as the service does, so the control plane leaves these to it.
+_RANGE_ERRORS = {"invalid range", "invalid length"}
+
+
+def check(params: dict[str, Any], shape: Shape, *, ranges: bool = True) -> None:
+    """Types, required and unknown members (and, unless `ranges` is False, minimums)."""
     report = ParamValidator().validate(params, shape)
+    if not ranges:
+        report._errors = [e for e in report._errors if e[0] not in _RANGE_ERRORS]
     if report.has_errors():
         raise validation(report.generate_report())
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from maas_local.sagemaker import s3io
-from maas_local.sagemaker.protocol import AwsError, not_found, now, service_model, validation
+from maas_local.sagemaker.protocol import AwsError, now, service_model, validation
 from maas_local.sagemaker.training_runner import TrainingRun
 
 _TERMINAL = {"Completed", "Failed", "Stopped"}
@@ -92,8 +92,9 @@ class TrainingJobs:
                 ]
         return record
 
-    def list(self, params: dict[str, Any]) -> dict[str, Any]:
-        summaries = []
+    def summaries(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """ListTrainingJobs rows that pass the request's filters, in no particular order."""
+        rows = []
         for name in list(self.jobs):
             record = self.describe(name)
             if params.get("NameContains", "") not in name:
@@ -107,13 +108,8 @@ class TrainingJobs:
                 TrainingJobStatus=record["TrainingJobStatus"],
                 SecondaryStatus=record["SecondaryStatus"],
             )
-            summaries.append(summary)
-        by_name = params.get("SortBy") == "Name"
-        summaries.sort(
-            key=lambda s: s["TrainingJobName"] if by_name else s["CreationTime"],
-            reverse=params.get("SortOrder", "Ascending") == "Descending",
-        )
-        return {"TrainingJobSummaries": summaries[: params.get("MaxResults", 100)]}
+            rows.append(summary)
+        return rows
 
     def stop(self, name: str) -> None:
         job = self._get(name)
@@ -176,7 +172,9 @@ class TrainingJobs:
     def _get(self, name: str) -> Job:
         job = self.jobs.get(name)
         if job is None:
-            raise not_found(f"Requested resource not found: training job {name}")
+            # SageMaker answers ValidationException here, not the ResourceNotFound its model
+            # declares (https://github.com/aws/aws-sdk/issues/165).
+            raise validation("Requested resource not found.")
         return job
 
 
