@@ -24,6 +24,7 @@ class Request:
     body: bytes
     content_type: str
     accept: str
+    context: Any = None  # the toolkit's per-request context, for handlers that take one
     future: Future = field(default_factory=Future)
     decoded: Any = None
 
@@ -131,8 +132,10 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, body: bytes, content_type: str, accept: str, timeout: float) -> Any:
-        request = Request(body, content_type, accept)
+    def submit(
+        self, body: bytes, content_type: str, accept: str, timeout: float, context: Any = None
+    ) -> Any:
+        request = Request(body, content_type, accept, context)
         self._queue.put(request)
         return request.future.result(timeout=timeout)
 
@@ -170,7 +173,7 @@ class Batcher:
         live = []
         for request in batch:
             try:
-                request.decoded = self.handler.input_fn(request.body, request.content_type)
+                request.decoded = self._input(request)
                 live.append(request)
             except Exception as exc:
                 request.future.set_exception(exc)
@@ -178,10 +181,10 @@ class Batcher:
         for i, request in enumerate(live):
             try:
                 if predictions is None:
-                    prediction = self.handler.predict_fn(request.decoded, self.handler.model)
+                    prediction = self._predict(request.decoded, request.context)
                 else:
                     prediction = predictions[i]
-                request.future.set_result(self.handler.output_fn(prediction, request.accept))
+                request.future.set_result(self._output(prediction, request))
             except Exception as exc:
                 request.future.set_exception(exc)
 
@@ -190,11 +193,30 @@ class Batcher:
         if joined is None:
             return None
         inputs, sizes = joined
+        contexts = [r.context for r in live]
+        context = None if None in contexts else type(contexts[0]).spanning(contexts)
         try:
-            predictions = split(self.handler.predict_fn(inputs, self.handler.model), sizes)
+            predictions = split(self._predict(inputs, context), sizes)
         except Exception:
             return None  # one bad input must not fail the others: retry them one by one
         if predictions is not None:
             self.batches += 1
             self.batched_requests += len(live)
         return predictions
+
+    # The handler's functions take the request's context only when the caller passed one.
+    def _input(self, request: Request) -> Any:
+        args = (request.body, request.content_type)
+        if request.context is None:
+            return self.handler.input_fn(*args)
+        return self.handler.input_fn(*args, request.context)
+
+    def _predict(self, data: Any, context: Any) -> Any:
+        if context is None:
+            return self.handler.predict_fn(data, self.handler.model)
+        return self.handler.predict_fn(data, self.handler.model, context)
+
+    def _output(self, prediction: Any, request: Request) -> Any:
+        if request.context is None:
+            return self.handler.output_fn(prediction, request.accept)
+        return self.handler.output_fn(prediction, request.accept, request.context)

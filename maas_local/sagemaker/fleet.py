@@ -3,7 +3,8 @@
 A `VariantServer` downloads its model's `model.tar.gz`, extracts it and starts
 `maas_local.sagemaker.model_worker` on it, then forwards invocations over local HTTP. A worker
 that dies is restarted by the request that finds it dead. A `Fleet` is the variants of one
-endpoint config and picks one per request by weight.
+endpoint config and picks one per request by weight, and captures its traffic when the config
+has a `DataCaptureConfig` (see capture.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,31 @@ from pathlib import Path
 from typing import Any
 
 from maas_local.sagemaker import s3io
+from maas_local.sagemaker.capture import DataCapture
 from maas_local.sagemaker.model_worker import TOKEN_HEADER
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 MAX_IDLE_CONNECTIONS = 32
+# The model server's header that SageMaker returns to the caller as CustomAttributes.
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+class ModelReply(bytes):
+    """The model server's body, with the parts of its answer SageMaker passes on.
+
+    A bytes subclass so that it travels unchanged through runtime.invoke, which returns the
+    body as it got it.
+    """
+
+    custom_attributes: str | None = None
+    variant: VariantServer | None = None
+
+    @classmethod
+    def of(cls, body: bytes, custom_attributes: str | None, variant: VariantServer) -> ModelReply:
+        reply = cls(body)
+        reply.custom_attributes = custom_attributes
+        reply.variant = variant
+        return reply
 
 
 class LoadError(Exception):
@@ -60,6 +82,13 @@ class VariantServer:
         # Connections to the worker are kept alive and reused: one TCP handshake per caller
         # thread instead of one per invocation.
         self._idle: list[http.client.HTTPConnection] = []
+        # Set by the Fleet: where this variant's traffic is captured, if anywhere.
+        self.capture: DataCapture | None = None
+
+    @property
+    def role(self) -> str:
+        """The model's execution role: SageMaker fetches its artifact as this role."""
+        return str(self.model.get("ExecutionRoleArn", ""))
 
     @property
     def pid(self) -> int | None:
@@ -82,13 +111,13 @@ class VariantServer:
         container = self.model.get("PrimaryContainer") or (self.model.get("Containers") or [{}])[0]
         source = (container.get("ModelDataSource") or {}).get("S3DataSource")
         if source and source.get("CompressionType") == "None":
-            s3io.download_prefix(source["S3Uri"], model_dir)
+            s3io.download_prefix(source["S3Uri"], model_dir, role=self.role)
             return
         url = container.get("ModelDataUrl") or (source or {}).get("S3Uri")
         if not url:
             raise LoadError(f"model {self.model['ModelName']} has no ModelDataUrl")
         archive = self.work_dir / "model.tar.gz"
-        s3io.download_file(url, archive)
+        s3io.download_file(url, archive, role=self.role)
         s3io.extract_tar(archive, model_dir)
         archive.unlink()
 
@@ -132,7 +161,7 @@ class VariantServer:
         lines = [ln for ln in lines if ln]
         return (lines[-1] if lines else "the worker exited without output")[:900]
 
-    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
+    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, ModelReply, str]:
         """Forwards one invocation; returns (status, body, content type) or raises WorkerDown."""
         if self._proc is None or self._proc.poll() is not None:
             raise WorkerDown(f"model server for {self.name} is not running")
@@ -151,7 +180,8 @@ class VariantServer:
         with self._count_lock:
             self.invocations += 1
             self.model_errors += response.status != 200
-        return response.status, data, response.getheader("Content-Type", "application/json")
+        reply = ModelReply.of(data, response.getheader(CUSTOM_ATTRIBUTES_HEADER), self)
+        return response.status, reply, response.getheader("Content-Type", "application/json")
 
     def _connection(self) -> http.client.HTTPConnection:
         """A kept-alive connection to the current worker, or a new one."""
@@ -210,6 +240,11 @@ class Fleet:
         self.config = config
         self.config_name: str = config["EndpointConfigName"]
         self.variants = {v.name: v for v in variants}
+        # SageMaker writes captured data as the endpoint's model role.
+        role = variants[0].role if variants else ""
+        self.capture = DataCapture.from_config(config.get("DataCaptureConfig"), role=role)
+        for variant in variants:
+            variant.capture = self.capture
 
     def start(self, timeout_s: float) -> None:
         errors: list[LoadError] = []
@@ -246,5 +281,9 @@ class Fleet:
         return sum(v.model_errors for v in self.variants.values()), calls
 
     def stop(self) -> None:
+        """Stops the model servers, then writes what capture still holds (on delete, on retire
+        after a deployment, and at shutdown)."""
         for variant in self.variants.values():
             variant.stop()
+        if self.capture is not None:
+            self.capture.close()

@@ -5,6 +5,12 @@
 serves `GET /ping` and `POST /invocations` on 127.0.0.1 (a free port, written to FILE once the
 model is loaded). Requests need the `X-Maas-Worker-Token` the emulator set in the environment.
 The worker exits when its stdin closes, so it never outlives the emulator.
+
+As the AWS PyTorch inference container does (sagemaker-inference-toolkit's Transformer on
+TorchServe), a handler function that takes one argument more than the contract's gets the
+request's context last: TorchServe's `Context`, whose `set_response_header(idx, key, value)`
+headers go back on the HTTP response. The container's environment is the SageMaker Model's
+`Environment`, which the emulator passes to this process.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import importlib.util
+import inspect
 import json
 import os
 import socket
@@ -29,28 +36,87 @@ TOKEN_HEADER = "X-Maas-Worker-Token"  # noqa: S105 - a header name, not a secret
 INVOCATION_TIMEOUT_S = 60.0
 
 
+class ServingContext:
+    """TorchServe's `Context`, as far as handler functions use it: request headers in, response
+    headers and status out, one entry per request in the batch (`idx`)."""
+
+    def __init__(self, model_dir: str, requests: list[RequestProcessor]) -> None:
+        self.system_properties = {"model_dir": model_dir, "gpu_id": None, "batch_size": 1}
+        self.request_processor = requests
+        self.request_ids = {i: str(i) for i in range(len(requests))}
+
+    @classmethod
+    def for_request(cls, model_dir: str, headers: dict[str, str]) -> ServingContext:
+        return cls(model_dir, [RequestProcessor(headers)])
+
+    @classmethod
+    def spanning(cls, contexts: list[ServingContext]) -> ServingContext:
+        """One context over a batch of requests, as TorchServe gives a batched call."""
+        model_dir = contexts[0].system_properties["model_dir"]
+        return cls(model_dir, [c.request_processor[0] for c in contexts])
+
+    def get_request_id(self, idx: int = 0) -> str | None:
+        return self.request_ids.get(idx)
+
+    def get_request_header(self, idx: int, key: str) -> str | None:
+        return self.request_processor[idx].request_headers.get(key)
+
+    def get_all_request_header(self, idx: int) -> dict[str, str]:
+        return self.request_processor[idx].request_headers
+
+    def set_response_header(self, idx: int, key: str, value: str) -> None:
+        self.request_processor[idx].response_headers[key] = value
+
+    def get_response_headers(self, idx: int) -> dict[str, str]:
+        return self.request_processor[idx].response_headers
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        self.set_response_header(idx, "content-type", value)
+
+    def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
+        self.request_processor[idx].status = (code, phrase)
+
+
+class RequestProcessor:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.request_headers = headers
+        self.response_headers: dict[str, str] = {}
+        self.status = (200, "")
+
+
+def _call(function: Any, args: tuple, context: ServingContext | None) -> Any:
+    """Calls a handler function as the toolkit does: with the context when it takes one more
+    argument than the contract's, without it otherwise."""
+    takes = len(inspect.signature(function).parameters)
+    if context is not None and takes == len(args) + 1:
+        return function(*args, context)
+    return function(*args)
+
+
 class Handler:
     """The model's four functions, with SageMaker's defaults where inference.py has none."""
 
     def __init__(self, module: ModuleType, model_dir: Path) -> None:
         self.module = module
-        self.model = module.model_fn(str(model_dir))
+        self.model_dir = str(model_dir)
+        load_context = ServingContext(self.model_dir, [])
+        self.model = _call(module.model_fn, (self.model_dir,), load_context)
 
-    def input_fn(self, body: bytes, content_type: str) -> Any:
+    def input_fn(self, body: bytes, content_type: str, context: Any = None) -> Any:
         if hasattr(self.module, "input_fn"):
-            return self.module.input_fn(body, content_type)
+            return _call(self.module.input_fn, (body, content_type), context)
         if content_type.startswith("application/json"):
             return json.loads(body)
         raise ValueError(f"Unsupported content type {content_type}; send application/json")
 
-    def predict_fn(self, data: Any, model: Any) -> Any:
+    def predict_fn(self, data: Any, model: Any, context: Any = None) -> Any:
         if hasattr(self.module, "predict_fn"):
-            return self.module.predict_fn(data, model)
+            return _call(self.module.predict_fn, (data, model), context)
         return model(data)
 
-    def output_fn(self, prediction: Any, accept: str) -> Any:
+    def output_fn(self, prediction: Any, accept: str, context: Any = None) -> Any:
         if hasattr(self.module, "output_fn"):
-            return self.module.output_fn(prediction, accept)
+            return _call(self.module.output_fn, (prediction, accept), context)
         if hasattr(prediction, "tolist"):
             prediction = prediction.tolist()
         return json.dumps(prediction), "application/json"
@@ -70,7 +136,7 @@ def load(model_dir: Path) -> Handler:
     return Handler(module, model_dir)
 
 
-def make_handler(batcher: Batcher, token: str) -> type[BaseHTTPRequestHandler]:
+def make_handler(batcher: Batcher, token: str, model_dir: str) -> type[BaseHTTPRequestHandler]:
     class ModelServer(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -101,8 +167,12 @@ def make_handler(batcher: Batcher, token: str) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             content_type = self.headers.get("Content-Type") or "application/json"
             accept = self.headers.get("Accept") or "application/json"
+            headers = {k: v for k, v in self.headers.items() if k != TOKEN_HEADER}
+            context = ServingContext.for_request(model_dir, headers)
             try:
-                result = batcher.submit(body, content_type, accept, INVOCATION_TIMEOUT_S)
+                result = batcher.submit(
+                    body, content_type, accept, INVOCATION_TIMEOUT_S, context=context
+                )
             except Exception as exc:  # the model's own error, passed back with its message
                 status = 400 if isinstance(exc, ValueError) else 500
                 message = f"{type(exc).__name__}: {exc}"
@@ -112,12 +182,19 @@ def make_handler(batcher: Batcher, token: str) -> type[BaseHTTPRequestHandler]:
             payload, out_type = result if isinstance(result, tuple) else (result, accept)
             if isinstance(payload, str):
                 payload = payload.encode()
-            self._reply(200, bytes(payload), out_type)
+            extra = dict(context.get_response_headers(0))
+            out_type = extra.pop("content-type", out_type)
+            status = context.request_processor[0].status[0]
+            self._reply(status, bytes(payload), out_type, extra)
 
-        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        def _reply(
+            self, status: int, body: bytes, content_type: str, extra: dict | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -157,7 +234,7 @@ def main() -> None:
         max_size=int(os.environ.get("MAAS_BATCH_MAX_SIZE", "8")),
         max_wait_s=float(os.environ.get("MAAS_BATCH_MAX_WAIT_MS", "5")) / 1000.0,
     )
-    server = ModelHTTPServer(("127.0.0.1", 0), make_handler(batcher, token))
+    server = ModelHTTPServer(("127.0.0.1", 0), make_handler(batcher, token, str(args.model_dir)))
     partial = args.ready_file.with_suffix(".tmp")
     partial.write_text(str(server.server_address[1]))
     partial.replace(args.ready_file)

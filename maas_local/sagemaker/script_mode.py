@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from maas_local.sagemaker.protocol import validation
+CONTAINER_ROOT = "/opt/ml/"
 
 
 def decode_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
@@ -30,14 +31,57 @@ def _as_arg(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+class EntryPointError(Exception):
+    """The job names no code to run, or code that is not there: the container's own failure."""
+
+
 def command(request: dict[str, Any], name: str, paths: dict[str, Path], checkpoint_uri: str | None):
-    """The script's argv (program first) and environment, as SageMaker's toolkit builds them."""
+    """The job's argv and environment, as its container would build them.
+
+    `AlgorithmSpecification.ContainerEntrypoint` (+ `ContainerArguments`) replaces the image's
+    entry point, so that command runs as given and the training toolkit does not run. Otherwise
+    the PyTorch container's toolkit runs `sagemaker_program` from the unpacked
+    `sagemaker_submit_directory`. Anything else fails the job: the image has no code of ours.
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AlgorithmSpecification.html
+    """
+    spec = request.get("AlgorithmSpecification") or {}
+    if spec.get("ContainerEntrypoint"):
+        return _entrypoint_command(request, name, paths)
+    return _script_command(request, name, paths, checkpoint_uri)
+
+
+def _entrypoint_command(request: dict[str, Any], name: str, paths: dict[str, Path]):
+    """ContainerEntrypoint + ContainerArguments, with the container's /opt/ml/ mapped to the
+    job's folder and `python`/`python3` to this interpreter."""
+    spec = request["AlgorithmSpecification"]
+    argv = [*spec["ContainerEntrypoint"], *(spec.get("ContainerArguments") or [])]
+    job_root = str(paths["model"].parent) + "/"
+    argv = [arg.replace(CONTAINER_ROOT, job_root) for arg in argv]
+    if Path(argv[0]).name in ("python", "python3"):
+        argv[0] = sys.executable
+    env = dict(os.environ)
+    env.update(request.get("Environment") or {})
+    env.update(PYTHONUNBUFFERED="1", TRAINING_JOB_NAME=name)
+    _write_config(request, paths["config"])
+    return argv, env
+
+
+def _script_command(request, name, paths, checkpoint_uri):
     hps = decode_hyperparameters(request.get("HyperParameters", {}))
     user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
-    program = str(hps.get("sagemaker_program") or "train.py")
+    program = hps.get("sagemaker_program")
+    if not program:
+        raise EntryPointError(
+            "No entry point: set AlgorithmSpecification.ContainerEntrypoint, or the "
+            "hyperparameters sagemaker_program and sagemaker_submit_directory"
+        )
+    program = str(program)
     script = (paths["code"] / program).resolve()
     if not script.is_relative_to(paths["code"].resolve()) or not script.is_file():
-        raise validation(f"sagemaker_program {program!r} not found in the source directory")
+        raise EntryPointError(
+            f"sagemaker_program {program!r} not found in {CONTAINER_ROOT}code "
+            "(the unpacked sagemaker_submit_directory)"
+        )
     args: list[str] = []
     for key, value in user_hps.items():
         args += [f"--{key}", _as_arg(value)]
@@ -45,12 +89,14 @@ def command(request: dict[str, Any], name: str, paths: dict[str, Path], checkpoi
         args += ["--checkpoint-dir", str(paths["checkpoints"])]
     env = _environment(request, name, paths, user_hps, program, args)
     _write_config(request, paths["config"])
-    return [program, *args], env
+    interpreter = ["/bin/sh"] if program.endswith(".sh") else [sys.executable]
+    return [*interpreter, program, *args], env
 
 
 def _environment(request, name, paths, user_hps, program, args) -> dict[str, str]:
     channels = [c["ChannelName"] for c in request.get("InputDataConfig", [])]
     env = dict(os.environ)
+    env.update(request.get("Environment") or {})  # CreateTrainingJob's container environment
     env.update(
         PYTHONUNBUFFERED="1",
         TRAINING_JOB_NAME=name,

@@ -1,9 +1,11 @@
 """Runs one training job's script the way SageMaker's training toolkit does, on this machine.
 
 The job gets an `/opt/ml`-style tree under `{root}/jobs/{job}`: `code/`, `input/data/<channel>`,
-`input/config/*.json`, `model/`, `output/data/`, `checkpoints/`. The script runs with the
-current Python in its own process group, with the `SM_*` environment and the hyperparameters as
-`--key value` arguments; its output streams into `{root}/logs/training-jobs/{job}.log`.
+`input/config/*.json`, `model/`, `output/data/`, `checkpoints/`. The job runs what its container
+would (see `script_mode.command`): its ContainerEntrypoint, or `sagemaker_program` from its
+`sagemaker_submit_directory` with the `SM_*` environment and the hyperparameters as
+`--key value` arguments, in its own process group; the output streams into
+`{root}/logs/training-jobs/{job}.log`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from maas_local.sagemaker.protocol import now, validation
 
 GUARD = Path(__file__).with_name("_guard.py")
 STOP_GRACE_S = 10.0
-CONTAINER_ROOT = "/opt/ml/"
+CONTAINER_ROOT = script_mode.CONTAINER_ROOT
 
 
 @dataclass
@@ -45,7 +47,7 @@ class TrainingRun:
     request: dict[str, Any]
     job_dir: Path
     log_path: Path
-    source_dir: Path
+    source_dir: Path  # unused: a job runs only its own code (see script_mode.command)
     on_status: Any
     metrics: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _proc: subprocess.Popen | None = None
@@ -54,6 +56,11 @@ class TrainingRun:
     _ckpt_seen: dict[str, tuple[int, float]] = field(default_factory=dict)
     _log: IO[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def role(self) -> str:
+        """The execution role SageMaker assumes for the job: its S3 access is that role's."""
+        return str(self.request.get("RoleArn", ""))
 
     # -- what the job looks like from outside ------------------------------------------------
     def stop(self, reason: str = "Stopped") -> None:
@@ -87,14 +94,22 @@ class TrainingRun:
         self._fetch_code(paths["code"])
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
         if checkpoint_uri:
-            files, _ = s3io.download_prefix(checkpoint_uri, paths["checkpoints"])
+            files, _ = s3io.download_prefix(checkpoint_uri, paths["checkpoints"], role=self.role)
             self.note(f"restored {files} checkpoint file(s) from {checkpoint_uri}")
         if self._stop_reason:
             return Outcome("Stopped", self._stop_reason)
         self.on_status("Training", "Training image download completed. Training in progress.")
-        code = self._execute(paths, checkpoint_uri)
+        try:
+            code = self._execute(paths, checkpoint_uri)
+        except script_mode.EntryPointError as exc:
+            # The container starts and finds nothing to run: an algorithm error, not a
+            # validation error, because CreateTrainingJob cannot see inside the image.
+            self.note(f"failed: {exc}")
+            return Outcome("Failed", "Failed", f"AlgorithmError: {exc}"[:1024])
         if checkpoint_uri:
-            count = s3io.upload_dir(paths["checkpoints"], checkpoint_uri, self._ckpt_seen)
+            count = s3io.upload_dir(
+                paths["checkpoints"], checkpoint_uri, self._ckpt_seen, role=self.role
+            )
             self.note(f"synced {count} checkpoint file(s) to {checkpoint_uri}")
         if self._stop_reason:
             self._upload_artifacts(paths, partial=True)
@@ -134,12 +149,19 @@ class TrainingRun:
         return paths
 
     def _fetch_code(self, code_dir: Path) -> None:
+        """Unpacks `sagemaker_submit_directory` into code/, as the training toolkit does.
+
+        Without one, code/ stays empty: the job runs its ContainerEntrypoint, or fails for want
+        of an entry point. The emulator never substitutes code of its own.
+        """
         submit = script_mode.decode_hyperparameters(self.request.get("HyperParameters", {})).get(
             "sagemaker_submit_directory"
         )
+        if not submit:
+            return
         if isinstance(submit, str) and submit.startswith("s3://"):
             archive = code_dir.parent / "sourcedir.tar.gz"
-            s3io.download_file(submit, archive)
+            s3io.download_file(submit, archive, role=self.role)
             s3io.extract_tar(archive, code_dir)
             archive.unlink()
             self.note(f"code from {submit}")
@@ -154,13 +176,10 @@ class TrainingRun:
             s3io.extract_tar(archive, code_dir)
             self.note(f"code from {submit}")
             return
-        shutil.copytree(
-            self.source_dir,
-            code_dir,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"),
+        raise validation(
+            f"sagemaker_submit_directory {submit!r} is neither an s3:// URI nor a path under "
+            f"{CONTAINER_ROOT}input/data"
         )
-        self.note(f"code from {self.source_dir}")
 
     def _fetch_channels(self, data_dir: Path) -> None:
         for channel in self.request.get("InputDataConfig", []):
@@ -168,16 +187,16 @@ class TrainingRun:
             uri = channel["DataSource"].get("S3DataSource", {}).get("S3Uri")
             if not uri:
                 raise validation(f"channel {name}: only S3DataSource is emulated")
-            files, size = s3io.download_prefix(uri, data_dir / name)
+            files, size = s3io.download_prefix(uri, data_dir / name, role=self.role)
             if files == 0:
                 raise validation(f"Data download failed: no objects under {uri} (channel {name})")
             self.note(f"channel {name}: {files} file(s), {size / 1e6:.2f} MB from {uri}")
 
     def _execute(self, paths: dict[str, Path], checkpoint_uri: str | None) -> int:
         argv, env = script_mode.command(self.request, self.name, paths, checkpoint_uri)
-        self.note(f"running python {' '.join(argv)}")
+        self.note(f"running {' '.join(argv)}")
         self._proc = subprocess.Popen(
-            [sys.executable, str(GUARD), sys.executable, *argv],
+            [sys.executable, str(GUARD), *argv],
             cwd=paths["code"],
             env=env,
             stdin=subprocess.PIPE,
@@ -220,7 +239,7 @@ class TrainingRun:
                 # A sync that fails while training goes on is retried at the next one; the
                 # sync after the script exits is the one whose failure fails the job.
                 try:
-                    s3io.upload_dir(checkpoints, checkpoint_uri, self._ckpt_seen)
+                    s3io.upload_dir(checkpoints, checkpoint_uri, self._ckpt_seen, role=self.role)
                 except (OSError, BotoCoreError, ClientError) as exc:
                     self.note(f"checkpoint sync failed, retrying at the next one: {exc}")
                 last_sync = time.monotonic()
@@ -259,12 +278,12 @@ class TrainingRun:
             return
         archive = self.job_dir / "model.tar.gz"
         s3io.make_tar(paths["model"], archive)
-        s3io.upload_file(archive, s3io.join(prefix, "model.tar.gz"))
+        s3io.upload_file(archive, s3io.join(prefix, "model.tar.gz"), role=self.role)
         self.note(f"uploaded {archive.stat().st_size / 1e6:.2f} MB to {prefix}/model.tar.gz")
         if any(paths["output_data"].iterdir()):
             out = self.job_dir / "output.tar.gz"
             s3io.make_tar(paths["output_data"], out)
-            s3io.upload_file(out, s3io.join(prefix, "output.tar.gz"))
+            s3io.upload_file(out, s3io.join(prefix, "output.tar.gz"), role=self.role)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

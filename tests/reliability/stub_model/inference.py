@@ -36,5 +36,12 @@ def predict_fn(rows, settings):
     return [sum(float(v) for v in row) for row in rows]
 
 
-def output_fn(prediction, accept):
+def output_fn(prediction, accept, context=None):
+    # Reports its version as every maas model server does (training/inference.py): the
+    # container's MAAS_MODEL_VERSION, in the CustomAttributes response header.
+    version = os.environ.get("MAAS_MODEL_VERSION")
+    if context is not None and version:
+        context.set_response_header(
+            0, "X-Amzn-SageMaker-Custom-Attributes", f"maas-version={version}"
+        )
     return json.dumps({"predictions": prediction}), "application/json"

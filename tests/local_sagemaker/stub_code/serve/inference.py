@@ -1,6 +1,8 @@
 """Serving functions for the stub nearest-centroid model (SageMaker's four handler functions).
 
-`settings.json` beside the weights can ask for a slow or failing load, to test the emulator.
+`settings.json` beside the weights can ask for a slow or failing load, to test the emulator, and
+for answers that name the model (`answer_with_name`), so a test can tell two fleets apart when
+both serve under the one variant name a blue/green deployment requires.
 """
 
 import io
@@ -24,6 +26,7 @@ def model_fn(model_dir):
         "name": settings.get("name", "stub"),
         "crash_on": settings.get("crash_on"),
         "fail_predict": settings.get("fail_predict"),
+        "answer_with_name": settings.get("answer_with_name", False),
     }
 
 
@@ -47,10 +50,15 @@ def predict_fn(data, model):
     if model["crash_on"] is not None and (data == model["crash_on"]).all(axis=1).any():
         os._exit(3)  # a model server that dies mid-request
     distance = ((data[:, None, :] - centroids[None]) ** 2).sum(-1)  # (N, K)
-    return model["labels"][distance.argmin(1)]
+    labels = model["labels"][distance.argmin(1)]
+    if model["answer_with_name"]:
+        return {"predictions": labels.tolist(), "model": model["name"]}
+    return labels
 
 
 def output_fn(prediction, accept):
     if accept in ("application/json", "*/*"):
+        if isinstance(prediction, dict):
+            return json.dumps(prediction), "application/json"
         return json.dumps({"predictions": prediction.tolist()}), "application/json"
     raise ValueError(f"Unsupported accept {accept}; use application/json")
