@@ -56,6 +56,7 @@ def emulator() -> Iterator[tuple[object, str]]:
     from moto.server import ThreadedMotoServer
 
     from maas_local.sagemaker import serve
+    from maas_local.sagemaker.sigv4 import Verifier
 
     saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL"]}
     os.environ.update(CREDENTIALS)
@@ -65,7 +66,17 @@ def emulator() -> Iterator[tuple[object, str]]:
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory(prefix="maas-bench-sm-") as root:
-            server = serve("127.0.0.1", 0, root, None, seed=7, time_scale=0.01)
+            server = serve(
+                "127.0.0.1",
+                0,
+                root,
+                None,
+                seed=7,
+                time_scale=0.01,
+                verifier=Verifier(
+                    CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+                ),
+            )
             try:
                 yield server, os.environ["AWS_ENDPOINT_URL"]
             finally:
@@ -79,12 +90,26 @@ def emulator() -> Iterator[tuple[object, str]]:
                 os.environ[key] = value
 
 
-def _clients(url: str):
+def signed_client(service: str, url: str, cfg):
+    """Signed with the emulator's credentials, given explicitly: boto3's default session keeps
+    whatever credentials it resolved first."""
     import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=cfg,
+    )
+
+
+def _clients(url: str):
     from botocore.config import Config
 
     cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120)
-    return boto3.client("sagemaker", endpoint_url=url, config=cfg), cfg
+    return signed_client("sagemaker", url, cfg), cfg
 
 
 def deploy(sm, s3_uri: str, name: str, environment: dict[str, str]) -> str:
@@ -188,10 +213,7 @@ def run(log=print) -> list[Row]:
         sm, cfg = _clients(server.url)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        runtimes = [
-            boto3.client("sagemaker-runtime", endpoint_url=server.url, config=cfg)
-            for _ in range(CONCURRENCY)
-        ]
+        runtimes = [signed_client("sagemaker-runtime", server.url, cfg) for _ in range(CONCURRENCY)]
         rows = []
         for build, goal in ((image_cnn, True), (minilm, False)):
             name, tarball, payloads, what = build(Path(tmp), log)

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
+import secrets
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 
-from maas_local.config import FAKE_CREDENTIALS, REGION, REPO_ROOT, RESOURCE_PREFIX
+from maas_local.config import (
+    FAKE_CREDENTIALS,
+    REGION,
+    REPO_ROOT,
+    RESOURCE_PREFIX,
+    read_json,
+    write_private_json,
+)
 
 TRAINING_DIR = REPO_ROOT / "training"
 SCHEMA_FILE = REPO_ROOT / "handlers" / "registry_schema.json"
-SOURCEDIR_KEY = "code/sourcedir.tar.gz"
 # Deep Learning Container images, as infra resolves them; nothing pulls them locally.
 DLC_REGISTRY = f"763104351884.dkr.ecr.{REGION}.amazonaws.com"
 TRAINING_IMAGE = f"{DLC_REGISTRY}/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
 INFERENCE_IMAGE = f"{DLC_REGISTRY}/pytorch-inference:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
+INFERENCE_IMAGE_CPU = f"{DLC_REGISTRY}/pytorch-inference:2.5.1-cpu-py311-ubuntu22.04-sagemaker"
 _SAGEMAKER_TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -40,29 +47,44 @@ class PlatformResources:
     capture_bucket: str
     kms_key_arn: str
     role_arn: str
+    alarm_topic_arn: str
     source_dir_s3_uri: str
 
 
-def local_client(service: str, endpoint_url: str):
-    """A boto3 client for a service of the local stack, with its stand-in credentials."""
+CREDENTIALS_FILE = "aws_credentials.json"
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def issue_credentials(keys_dir: Path) -> dict[str, str]:
+    """The access key the local stack's AWS endpoints accept, made afresh at each `up` and
+    kept owner-only in the state directory (never on a command line)."""
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+    }
+    write_private_json(keys_dir / CREDENTIALS_FILE, credentials)
+    return credentials
+
+
+def stack_credentials(keys_dir: Path) -> dict[str, str]:
+    """The credentials the running local stack issued (see issue_credentials)."""
+    found = read_json(keys_dir / CREDENTIALS_FILE)
+    if not found:
+        raise FileNotFoundError(f"no local stack credentials in {keys_dir}: `maas local up`")
+    return dict(found)
+
+
+def local_client(service: str, endpoint_url: str, credentials: dict[str, str] | None = None):
+    """A boto3 client for a service of the local stack. The SageMaker emulator accepts only
+    the credentials the stack issued; moto accepts any, so they default to stand-ins."""
+    chosen = credentials or FAKE_CREDENTIALS
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
         region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=chosen["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=chosen["AWS_SECRET_ACCESS_KEY"],
     )
-
-
-def sourcedir_archive(training_dir: Path = TRAINING_DIR) -> bytes:
-    """training/ as SageMaker's sourcedir.tar.gz: its files at the archive's root."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(training_dir.rglob("*")):
-            relative = path.relative_to(training_dir)
-            if path.is_file() and "__pycache__" not in relative.parts:
-                archive.add(path, arcname=str(relative))
-    return buffer.getvalue()
 
 
 def _create_table(dynamodb, name: str, schema: dict) -> None:
@@ -143,9 +165,10 @@ def create_platform(
     table = f"{prefix}-registry"
     _create_table(local_client("dynamodb", moto_url), table, json.loads(SCHEMA_FILE.read_text()))
     progress(f"created buckets {', '.join(buckets.values())} and table {table}")
-    s3.put_object(Bucket=buckets["artifacts"], Key=SOURCEDIR_KEY, Body=sourcedir_archive())
-    source_uri = f"s3://{buckets['artifacts']}/{SOURCEDIR_KEY}"
-    progress(f"uploaded training code to {source_uri}")
+    topic = local_client("sns", moto_url).create_topic(
+        Name=f"{prefix}-alarms", Attributes={"KmsMasterKeyId": key_arn}
+    )["TopicArn"]
+    progress(f"created alarm topic {topic}")
     return PlatformResources(
         registry_table=table,
         artifact_bucket=buckets["artifacts"],
@@ -153,8 +176,28 @@ def create_platform(
         capture_bucket=buckets["capture"],
         kms_key_arn=key_arn,
         role_arn=role_arn,
-        source_dir_s3_uri=source_uri,
+        alarm_topic_arn=topic,
+        # The training code is published where the template's policies say: see
+        # maas_local.stack, which fills this in from the synthesised CDK asset.
+        source_dir_s3_uri="",
     )
+
+
+def publish_file(
+    moto_url: str,
+    path: Path,
+    bucket: str,
+    key: str,
+    kms_key_arn: str,
+    *,
+    storage_url: str | None = None,
+) -> None:
+    """Uploads a deployment asset as `cdk deploy` does, creating its bucket on first use."""
+    s3 = local_client("s3", storage_url or moto_url)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        _create_bucket(s3, bucket, kms_key_arn)
+    s3.upload_file(str(path), bucket, key)
 
 
 # The services the LocalStack backend takes over from moto, by their endpoint variables.
@@ -196,7 +239,12 @@ def handler_env(
         SAGEMAKER_ROLE_ARN=resources.role_arn,
         TRAINING_IMAGE_URI=TRAINING_IMAGE,
         INFERENCE_IMAGE_URI=INFERENCE_IMAGE,
+        INFERENCE_IMAGE_URI_CPU=INFERENCE_IMAGE_CPU,
+        TRAINING_INSTANCE_TYPE="ml.g5.xlarge",
+        MODEL_5XX_PER_MIN="1",
+        MODEL_P99_LATENCY_MS="1000",
         SOURCE_DIR_S3_URI=resources.source_dir_s3_uri,
+        ALARM_TOPIC_ARN=resources.alarm_topic_arn,
         METRIC_DEFINITIONS=json.dumps(metrics),
         POWERTOOLS_SERVICE_NAME="maas",
         POWERTOOLS_METRICS_NAMESPACE="maas",

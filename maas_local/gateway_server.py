@@ -3,6 +3,7 @@
 Internal paths (never part of the API): GET /_local/health, GET /.well-known/jwks.json, and
 POST /_local/events/{token}, which takes EventBridge event documents from the SageMaker emulator
 (loopback only, shared secret made at start-up) and hands them, in order, to handlers.events.
+POST /oauth2/token stands in for the user pool domain's token endpoint (maas_local.tokens).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from urllib.parse import urlsplit
 from maas_local.config import REPO_ROOT
 from maas_local.event_queue import QUEUE_ENV, QueueDrainer
 from maas_local.gateway import Gateway, GatewaySettings
+from maas_local.iam_guard import IamGuard
 from maas_local.invoker import HandlerInvoker
 from maas_local.proxy_event import HttpRequest, HttpResponse
 from maas_local.routing import RouteTable
-from maas_local.tokens import IssuerConfig, TokenVerifier
+from maas_local.tokens import (
+    TOKEN_PATH,
+    IssuerConfig,
+    TokenEndpoint,
+    TokenRequestError,
+    TokenVerifier,
+)
 from maas_local.usage_plans import UsagePlans, load_api_keys
 
 EVENTS_PATH = "/_local/events/"
@@ -86,11 +94,19 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # the default 5 drops connections under concurrent load
 
-    def __init__(self, address, gateway: Gateway, sink: EventSink | None, jwks: dict) -> None:
+    def __init__(
+        self,
+        address,
+        gateway: Gateway,
+        sink: EventSink | None,
+        jwks: dict,
+        token_endpoint: TokenEndpoint | None = None,
+    ) -> None:
         super().__init__(address, _RequestHandler)
         self.gateway = gateway
         self.sink = sink
         self.jwks = jwks
+        self.token_endpoint = token_endpoint
         self.drainer: QueueDrainer | None = None  # set when events arrive through a queue
 
 
@@ -165,7 +181,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return HttpResponse(200, json.dumps(self.server.jwks).encode(), _JSON)
         if path.startswith(EVENTS_PATH) and self.command == "POST":
             return self._accept_events(path[len(EVENTS_PATH) :], body)
+        if path == TOKEN_PATH and self.command == "POST" and self.server.token_endpoint:
+            return self._issue_token(self.server.token_endpoint, body)
         return None
+
+    def _issue_token(self, endpoint: TokenEndpoint, body: bytes) -> HttpResponse:
+        """Cognito answers every refusal with 400 and {"error": code}; never log the request's
+        Authorization header, which carries the client secret."""
+        headers = [("Content-Type", _OAUTH_JSON), ("Cache-Control", "no-store")]
+        try:
+            reply = endpoint.answer(
+                self.headers.get("Authorization"), self.headers.get("Content-Type"), body
+            )
+        except TokenRequestError as refusal:
+            log.info("token endpoint refused the request: %s", refusal.code)
+            return HttpResponse(400, json.dumps({"error": refusal.code}).encode(), headers)
+        return HttpResponse(200, json.dumps(reply).encode(), headers)
 
     def _accept_events(self, presented: str, body: bytes) -> HttpResponse:
         sink = self.server.sink
@@ -199,6 +230,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 _JSON = [("Content-Type", "application/json")]
+_OAUTH_JSON = "application/json;charset=UTF-8"  # the token endpoint's, as Cognito documents it
 
 
 def build_server(
@@ -218,7 +250,7 @@ def build_server(
         routes, TokenVerifier(issuer), UsagePlans(load_api_keys(keys_dir)), invoker, settings
     )
     sink = EventSink(invoker, event_token) if event_token else None
-    return _Server((host, port), gateway, sink, issuer.jwks)
+    return _Server((host, port), gateway, sink, issuer.jwks, TokenEndpoint(keys_dir))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -229,6 +261,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--openapi", type=Path, default=REPO_ROOT / "openapi.json")
     parser.add_argument("--handlers-package", default="handlers", help="where handlers live")
     parser.add_argument("--preload", action="store_true", help="import handlers at start-up")
+    parser.add_argument(
+        "--iam-policies",
+        type=Path,
+        help="each function's IAM policy from the synthesised template; every AWS call a "
+        "handler makes is checked against it",
+    )
+    parser.add_argument("--iam-audit-log", type=Path, help="one JSON line per IAM decision")
     return parser.parse_args(argv)
 
 
@@ -238,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.openapi.is_file():
         print(f"gateway: no API description at {args.openapi}", file=sys.stderr)
         return 2
+    if args.iam_policies:
+        # Before any handler loads: the guard rides on every botocore session made after it.
+        guard = IamGuard.from_file(args.iam_policies, audit_log=args.iam_audit_log)
+        guard.install()
+        log.info("IAM: handlers' AWS calls are checked against %s", args.iam_policies)
     server = build_server(
         args.host,
         args.port,

@@ -16,6 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from maas_local.config import REGION
+from maas_local.iam_guard import acting_as
 from maas_local.proxy_event import ACCOUNT_ID
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -78,7 +79,8 @@ class HandlerInvoker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:  # waited in the queue past the deadline: never start late
                 raise IntegrationTimeout(module)
-            return handler(event, LambdaContext(function_name, request_id, remaining))
+            with acting_as(module):  # its AWS calls are checked against its own role's policy
+                return handler(event, LambdaContext(function_name, request_id, remaining))
 
         future: Future = self._pool.submit(run)
         try:

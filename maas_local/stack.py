@@ -8,10 +8,12 @@ when the supervisor dies, so no part outlives the group, even when the superviso
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from maas_local import aws_resources
+from maas_local import aws_resources, cloud_template
 from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
 from maas_local.event_queue import QUEUE_ENV, QUEUE_NAME, RULE_NAME, create_route
 from maas_local.processes import (
@@ -31,7 +33,9 @@ from maas_local.processes import (
     spawn,
     stop_tree,
 )
-from maas_local.tokens import create_issuer
+from maas_local.sagemaker import sigv4
+from maas_local.sagemaker.server import POLICIES_ENV
+from maas_local.tokens import APP_CLIENT_FILE, TOKEN_PATH, create_issuer, ensure_app_client
 from maas_local.usage_plans import ensure_api_key
 
 HEALTH_TIMEOUT_S = {"moto": 60.0, "sagemaker": 120.0, "gateway": 90.0}
@@ -89,6 +93,11 @@ class Supervisor:
             self.progress("stopped")
 
     def _start_all(self) -> None:
+        self.progress("synthesising the CDK app for its IAM policies (cached until infra changes)")
+        try:
+            assembly = cloud_template.synthesise()
+        except (cloud_template.SynthError, OSError, subprocess.SubprocessError) as error:
+            raise StartupFailed(str(error)) from error
         ports = {name: free_port() for name in ("moto", "sagemaker", "gateway")}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         event_token = secrets.token_urlsafe(32)
@@ -104,7 +113,15 @@ class Supervisor:
             event_sink=sink,
         )
         moto_env = aws_resources.aws_env(urls["moto"], None, localstack)
-        self._launch("sagemaker", emulator, moto_env, urls["sagemaker"], "/_emulator/health")
+        credentials = aws_resources.issue_credentials(self.paths.keys)
+        emulator_env = {
+            **moto_env,
+            sigv4.ACCESS_KEY_ENV: credentials["AWS_ACCESS_KEY_ID"],
+            sigv4.SECRET_KEY_ENV: credentials["AWS_SECRET_ACCESS_KEY"],
+            # Written by _apply_template below, before any job or endpoint can exist.
+            POLICIES_ENV: str(self._policies_file),
+        }
+        self._launch("sagemaker", emulator, emulator_env, urls["sagemaker"], "/_emulator/health")
         self._wait_healthy("moto")
         self.progress(
             f"creating the platform's resources in {'LocalStack and ' * bool(localstack)}moto"
@@ -112,9 +129,17 @@ class Supervisor:
         resources = aws_resources.create_platform(
             urls["moto"], self.progress, storage_url=localstack
         )
+        resources, policies_file = self._apply_template(assembly, resources, urls["moto"])
         create_issuer(self.paths.keys, issuer=urls["gateway"])
         self.api_key = ensure_api_key(self.paths.keys).value
+        client = ensure_app_client(self.paths.keys)
+        self.progress(
+            f"OAuth2 app client {client.client_id} (client credentials) at "
+            f"{urls['gateway']}{TOKEN_PATH}; its secret is in {self.paths.keys / APP_CLIENT_FILE}"
+        )
         env = aws_resources.handler_env(resources, urls["moto"], urls["sagemaker"], localstack)
+        env.pop("AWS_SESSION_TOKEN", None)  # the issued key is a long-term one, as a role's isn't
+        env.update(credentials)
         env["MAAS_EVENT_SINK_TOKEN"] = event_token
         if localstack:
             env[QUEUE_ENV] = create_route(localstack)
@@ -126,10 +151,37 @@ class Supervisor:
             keys_dir=self.paths.keys,
             openapi=self.options.openapi,
             handlers_package=self.options.handlers_package,
+            iam_policies=policies_file,
+            iam_audit_log=self.paths.logs / "iam-decisions.jsonl",
         )
         self._launch("gateway", gateway, env, urls["gateway"], "/_local/health")
         self._wait_healthy("sagemaker")
         self._wait_healthy("gateway")
+
+    @property
+    def _policies_file(self) -> Path:
+        return self.paths.home / "iam" / "policies.json"
+
+    def _apply_template(
+        self, assembly: Path, resources: aws_resources.PlatformResources, moto_url: str
+    ) -> tuple[aws_resources.PlatformResources, Path]:
+        """The policies of the synthesised template, resolved to the resources just made, and
+        the training code published where that template's policies say it is."""
+        names = cloud_template.local_names(resources)
+        asset = cloud_template.sourcedir_asset(assembly, names)
+        aws_resources.publish_file(
+            moto_url,
+            asset.path,
+            asset.bucket,
+            asset.key,
+            resources.kms_key_arn,
+            storage_url=self.options.localstack_url,
+        )
+        self.progress(f"published the training code asset to {asset.s3_uri}")
+        policies = cloud_template.stack_policies(assembly, names)
+        policies_file = policies.write(self._policies_file)
+        self.progress(f"IAM policies of {len(policies.functions)} functions: {policies_file}")
+        return dataclasses.replace(resources, source_dir_s3_uri=asset.s3_uri), policies_file
 
     def _launch(
         self, name: str, argv: list[str], env: dict[str, str], url: str, health: str

@@ -11,20 +11,51 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from maas_local.iam_guard import IamGuard
 from maas_local.sagemaker.protocol import validation
 
 _LOCAL = threading.local()
+# With the execution roles' policies loaded (`use_roles`), every S3 call made for a job or a
+# model is authorised against the role it names, as SageMaker's calls are in the cloud.
+_ROLES: IamGuard | None = None
+_ROLES_FILE: Path | None = None
+_ROLES_LOCK = threading.Lock()
 
 
-def client():
-    """One S3 client per thread: boto3 clients are not shared across threads here."""
-    if getattr(_LOCAL, "s3", None) is None:
-        _LOCAL.s3 = boto3.client(
+def use_roles(policies_file: Path | None) -> None:
+    """Hold S3 access to the roles in `policies_file` (None: no roles, no checks). The file
+    is read on first use: the stack writes it once the resources it names exist."""
+    global _ROLES, _ROLES_FILE
+    with _ROLES_LOCK:
+        _ROLES, _ROLES_FILE = None, policies_file
+    _LOCAL.__dict__.clear()
+
+
+def _roles() -> IamGuard | None:
+    global _ROLES
+    with _ROLES_LOCK:
+        if _ROLES is None and _ROLES_FILE is not None:
+            if not _ROLES_FILE.is_file():
+                raise RuntimeError(f"the execution roles' policies are not in {_ROLES_FILE} yet")
+            _ROLES = IamGuard.from_file(_ROLES_FILE)
+        return _ROLES
+
+
+def client(role: str | None = None):
+    """One S3 client per thread and role: boto3 clients are not shared across threads here.
+    With roles in use, a call without a role is refused: SageMaker always acts as one."""
+    clients = _LOCAL.__dict__.setdefault("clients", {})
+    if role not in clients:
+        made = boto3.client(
             "s3",
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
         )
-    return _LOCAL.s3
+        guard = _roles()
+        if guard is not None:
+            guard.bind(made, role or "no-role")
+        clients[role] = made
+    return clients[role]
 
 
 @functools.lru_cache(maxsize=256)
@@ -40,10 +71,10 @@ def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *parts])
 
 
-def download_prefix(uri: str, dest: Path) -> tuple[int, int]:
+def download_prefix(uri: str, dest: Path, *, role: str | None = None) -> tuple[int, int]:
     """Copies every object under the prefix into dest, keeping relative paths; (files, bytes)."""
     bucket, prefix = split(uri)
-    s3 = client()
+    s3 = client(role)
     files = size = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
@@ -59,18 +90,33 @@ def download_prefix(uri: str, dest: Path) -> tuple[int, int]:
     return files, size
 
 
-def download_file(uri: str, dest: Path) -> None:
+def download_file(uri: str, dest: Path, *, role: str | None = None) -> None:
     bucket, key = split(uri)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    client().download_file(bucket, key, str(dest))
+    client(role).download_file(bucket, key, str(dest))
 
 
-def upload_file(path: Path, uri: str) -> None:
+def upload_file(path: Path, uri: str, *, role: str | None = None) -> None:
     bucket, key = split(uri)
-    client().upload_file(str(path), bucket, key)
+    client(role).upload_file(str(path), bucket, key)
 
 
-def upload_dir(src: Path, uri: str, seen: dict[str, tuple[int, float]] | None = None) -> int:
+def put_bytes(
+    uri: str, body: bytes, *, kms_key_id: str | None = None, role: str | None = None
+) -> None:
+    """One object; with a KMS key, encrypted with it (SSE-KMS) as SageMaker writes when asked."""
+    bucket, key = split(uri)
+    extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
+    client(role).put_object(Bucket=bucket, Key=key, Body=body, **extra)
+
+
+def upload_dir(
+    src: Path,
+    uri: str,
+    seen: dict[str, tuple[int, float]] | None = None,
+    *,
+    role: str | None = None,
+) -> int:
     """Uploads files that are new or changed since `seen` (updated in place); returns count."""
     seen = {} if seen is None else seen
     count = 0
@@ -84,7 +130,7 @@ def upload_dir(src: Path, uri: str, seen: dict[str, tuple[int, float]] | None = 
             stamp = (stat.st_size, stat.st_mtime)
             if seen.get(rel) == stamp:
                 continue
-            upload_file(path, join(uri, rel))
+            upload_file(path, join(uri, rel), role=role)
         except FileNotFoundError:
             continue
         seen[rel] = stamp

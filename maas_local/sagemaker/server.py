@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from maas_local.sagemaker import events, protocol, runtime
+from maas_local.sagemaker import events, protocol, runtime, s3io
+from maas_local.sagemaker.capture import Observed
 from maas_local.sagemaker.control_plane import Context, ControlPlane
 from maas_local.sagemaker.protocol import AwsError
+from maas_local.sagemaker.sigv4 import ACCESS_KEY_ENV, SECRET_KEY_ENV, Refusal, Verifier
 
 log = logging.getLogger("maas_local.sagemaker")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The policies file the local stack writes from the synthesised template (maas_local.stack).
+POLICIES_ENV = "MAAS_IAM_POLICIES"
 INVOCATION_PATH = re.compile(r"^/endpoints/([^/?]+)/invocations/?(\?.*)?$")
 MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's real-time invocation limit
 RUNTIME_HEADERS = {
@@ -34,9 +38,9 @@ RUNTIME_HEADERS = {
 class Emulator:
     """A running emulator: `url`, `control` (the state, for tests) and `shutdown()`."""
 
-    def __init__(self, host: str, port: int, control: ControlPlane) -> None:
+    def __init__(self, host: str, port: int, control: ControlPlane, verifier: Verifier) -> None:
         self.control = control
-        self.httpd = EmulatorHTTPServer((host, port), control)
+        self.httpd = EmulatorHTTPServer((host, port), control, verifier)
         self.host, self.port = self.httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sagemaker-http")
@@ -69,8 +73,22 @@ def serve(
     seed: int | None = None,
     time_scale: float | None = None,
     canary_error_threshold: float = 0.1,
+    verifier: Verifier | None = None,
+    iam_policies: str | Path | None = None,
 ) -> Emulator:
-    """Starts the emulator on a background thread and returns it, already answering."""
+    """Starts the emulator on a background thread and returns it, already answering.
+
+    It answers only requests signed with the credentials `verifier` holds, by default those
+    the local stack issued at `up` (sigv4.ACCESS_KEY_ENV and SECRET_KEY_ENV)."""
+    verifier = verifier or Verifier.from_env()
+    if verifier is None:
+        raise ValueError(
+            "the emulator needs the credentials it accepts: set "
+            f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV}"
+        )
+    policies = iam_policies or os.environ.get(POLICIES_ENV)
+    # Jobs and endpoints then reach S3 (and KMS through it) only as their execution role may.
+    s3io.use_roles(Path(policies) if policies else None)
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     env_seed = os.environ.get("MAAS_SAGEMAKER_SEED")
@@ -85,7 +103,7 @@ def serve(
         canary_error_threshold=canary_error_threshold,
     )
     source = Path(source_dir) if source_dir else REPO_ROOT / "training"
-    return Emulator(host, port, ControlPlane(ctx, source.resolve())).start()
+    return Emulator(host, port, ControlPlane(ctx, source.resolve()), verifier).start()
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -94,9 +112,33 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     # dropped SYN costs its client a one-second retransmit.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], control: ControlPlane) -> None:
+    def __init__(self, address: tuple[str, int], control: ControlPlane, verifier: Verifier) -> None:
         super().__init__(address, RequestHandler)
         self.control = control
+        self.verifier = verifier
+
+
+def _capture(
+    endpoint: str,
+    variant: str,
+    reply: bytes,
+    request_type: str,
+    request_body: bytes,
+    reply_type: str,
+    params: dict[str, Any],
+) -> None:
+    """Hands a served invocation to the serving fleet's data capture, if its config has one."""
+    serving = getattr(reply, "variant", None)
+    capture = getattr(serving, "capture", None)
+    if capture is None:
+        return
+    capture.observe(
+        endpoint,
+        variant,
+        Observed(request_type, request_body),
+        Observed(reply_type, bytes(reply)),
+        inference_id=params.get("InferenceId"),
+    )
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -147,15 +189,19 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             self._send(404, b'{"message": "not found"}', "application/json")
 
-    def _require_signature(self) -> None:
-        """Unsigned requests are refused as AWS refuses them (and browsers cannot sign)."""
-        if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
-            raise AwsError("MissingAuthenticationToken", "Missing Authentication Token", 403)
+    def _require_signature(self, body: bytes) -> None:
+        """Only callers holding the stack's credentials get in; others are refused as AWS
+        refuses them (maas_local.sagemaker.sigv4)."""
+        url = f"http://{self.headers.get('Host', '')}{self.path}"
+        try:
+            self.server.verifier.verify(self.command, url, dict(self.headers.items()), body)
+        except Refusal as refused:
+            raise AwsError(refused.code, refused.message, refused.status) from None
 
     def _control(self, target: str, body: bytes) -> None:
         content_type = "application/x-amz-json-1.1"
         try:
-            self._require_signature()
+            self._require_signature(body)
             if not target.startswith(protocol.TARGET_PREFIX):
                 raise AwsError("UnknownOperationException", f"Unknown target {target}")
             name = target.removeprefix(protocol.TARGET_PREFIX)
@@ -172,7 +218,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _runtime(self, endpoint: str, body: bytes) -> None:
         try:
-            self._require_signature()
+            self._require_signature(body)
             params: dict[str, Any] = {"EndpointName": endpoint, "Body": body}
             for member, header in RUNTIME_HEADERS.items():
                 if self.headers.get(header):
@@ -196,7 +242,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                 params.get("TargetVariant"),
             )
             headers = {"x-Amzn-Invoked-Production-Variant": variant}
+            # What the model server set in its response header, SageMaker returns as the
+            # response's CustomAttributes.
+            custom_attributes = getattr(data, "custom_attributes", None)
+            if custom_attributes:
+                headers[RUNTIME_HEADERS["CustomAttributes"]] = custom_attributes
             self._send(200, data, content_type, extra=headers)
+            _capture(endpoint, variant, data, forwarded["Content-Type"], body, content_type, params)
         except AwsError as err:
             self._send(err.status, protocol.rest_error(err), "application/json", err.code)
         except Exception as exc:  # a bug of ours

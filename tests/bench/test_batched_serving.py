@@ -84,10 +84,10 @@ def test_emulator_endpoint_with_batching_answers_as_one_without(emulator, torch_
     import boto3
     from export import package
 
-    from bench.adaptive_batching import BUCKET, deploy, wait_in_service
+    from bench.adaptive_batching import BUCKET, deploy, signed_client, wait_in_service
 
-    sm = boto3.client("sagemaker", endpoint_url=emulator.url)
-    runtime = boto3.client("sagemaker-runtime", endpoint_url=emulator.url)
+    sm = signed_client("sagemaker", emulator.url, None)
+    runtime = signed_client("sagemaker-runtime", emulator.url, None)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.upload_file(

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import io
-import tarfile
 
 import pytest
 
-from maas_local.aws_resources import sourcedir_archive
 from maas_local.client_commands import parse_hyperparameter, parse_threshold
 from maas_local.routing import RouteTable
 from maas_local.tokens import scope_names
@@ -121,14 +118,6 @@ def test_hyperparameters_keep_their_types():
 def test_short_scope_names_get_the_maas_prefix():
     assert scope_names("invoke,admin") == ["maas/invoke", "maas/admin"]
     assert scope_names("maas/admin") == ["maas/admin"]
-
-
-def test_sourcedir_holds_training_at_its_root_without_caches(tmp_path):
-    (tmp_path / "train.py").write_text("print('hi')\n")
-    (tmp_path / "__pycache__").mkdir()
-    (tmp_path / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"\0")
-    with tarfile.open(fileobj=io.BytesIO(sourcedir_archive(tmp_path))) as archive:
-        assert archive.getnames() == ["train.py"]
 
 
 @pytest.fixture

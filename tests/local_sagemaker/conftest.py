@@ -18,7 +18,17 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from emulator_helpers import BUCKET, CREDENTIALS, STUB_CODE, free_port  # noqa: E402
+from emulator_helpers import (
+    BUCKET,
+    CREDENTIALS,
+    ROLE,
+    ROLE_STATEMENTS,
+    STUB_CODE,
+    VERIFIER,
+    emulator_client,  # noqa: E402
+    free_port,
+    role_policies,
+)
 
 from maas_local.sagemaker import serve  # noqa: E402
 
@@ -92,7 +102,18 @@ def sink() -> Iterator[EventSink]:
 @pytest.fixture(scope="module")
 def emulator(moto_url: str, sink: EventSink, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("sagemaker-root")
-    server = serve("127.0.0.1", 0, root, sink.url, source_dir=STUB_CODE, seed=1234, time_scale=1.0)
+    policies = role_policies(root / "policies.json", {ROLE: ROLE_STATEMENTS})
+    server = serve(
+        "127.0.0.1",
+        0,
+        root,
+        sink.url,
+        source_dir=STUB_CODE,
+        seed=1234,
+        time_scale=1.0,
+        verifier=VERIFIER,
+        iam_policies=policies,
+    )
     try:
         yield server
     finally:
@@ -102,8 +123,8 @@ def emulator(moto_url: str, sink: EventSink, tmp_path_factory: pytest.TempPathFa
 def _clients(url: str, **config: Any):
     cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120, **config)
     return (
-        boto3.client("sagemaker", endpoint_url=url, config=cfg),
-        boto3.client("sagemaker-runtime", endpoint_url=url, config=cfg),
+        emulator_client("sagemaker", url, cfg),
+        emulator_client("sagemaker-runtime", url, cfg),
     )
 
 

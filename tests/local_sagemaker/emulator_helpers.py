@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from maas_local.sagemaker.sigv4 import Verifier
+
 STUB_CODE = Path(__file__).parent / "stub_code"
 BUCKET = "maas-emulator-tests"
 ROLE = "arn:aws:iam::123456789012:role/maas-sagemaker"
@@ -24,11 +26,60 @@ METRICS = [
     {"Name": "validation:accuracy", "Regex": "val_accuracy=([-+0-9.eE]+)"},
 ]
 CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCESS_KEY_ID": "EMULATORTESTSKEY0001",
+    "AWS_SECRET_ACCESS_KEY": "emulator-tests-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+# The emulator answers only what is signed with these, as the stack's does with those it
+# issues at `maas local up`.
+VERIFIER = Verifier(CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+
+def emulator_client(service: str, url: str, config=None):
+    """A boto3 client of the emulator, signing with the credentials it accepts. They are given
+    explicitly: boto3's default session keeps whatever credentials it first resolved."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=config,
+    )
+
+
+def role_policies(path: Path, roles: dict[str, list[dict]], bucket_keys=None) -> Path:
+    """A policies file as the local stack writes it (maas_local.cloud_template): here only
+    execution roles, each with its own statements."""
+    (role, statements), *others = roles.items()
+    document = {
+        "region": "us-east-1",
+        "account": "123456789012",
+        "functions": {arn: s for arn, s in others},
+        "execution_role": {"arn": role, "statements": statements},
+        "bucket_keys": bucket_keys or {},
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+# What the tests' execution role may do: everything SageMaker does for it in the test bucket.
+ROLE_STATEMENTS = [
+    {
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": f"arn:aws:s3:::{BUCKET}",
+    },
+    {
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+        "Resource": f"arn:aws:s3:::{BUCKET}/*",
+    },
+    # SSE-KMS on the objects it writes (data capture names a key by its alias).
+    {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"},
+]
 
 
 def free_port() -> int:
@@ -87,6 +138,22 @@ def put_model(s3, name: str, **settings: Any) -> str:
     key = f"models/{name}/model.tar.gz"
     s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
     return f"s3://{BUCKET}/{key}"
+
+
+def put_sourcedir(s3, source: Path = STUB_CODE, program: str = "train.py") -> dict[str, str]:
+    """Uploads `source` as a script-mode sourcedir.tar.gz; returns the hyperparameters that run
+    `program` from it (JSON-encoded, as the SageMaker SDK sends them)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                tar.add(path, arcname=str(path.relative_to(source)))
+    key = f"code/{uuid.uuid4().hex[:8]}/sourcedir.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
+    return {
+        "sagemaker_program": json.dumps(program),
+        "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/{key}"),
+    }
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -17,26 +17,43 @@ from emulator_helpers import (
     BUCKET,
     IMAGE,
     ROLE,
+    ROLE_STATEMENTS,
     STUB_CODE,
+    VERIFIER,
     blobs,
     create_config,
     create_model,
+    emulator_client,
     put_npz,
+    put_sourcedir,
+    role_policies,
     unique,
     wait_endpoint,
     wait_for,
 )
+
+from maas_local.sagemaker.server import POLICIES_ENV
+from maas_local.sagemaker.sigv4 import ACCESS_KEY_ENV, SECRET_KEY_ENV
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def emulator_process(moto_url, tmp_path):
+    # The credentials it accepts and the roles' policies come through the environment, as
+    # the local stack passes them: nothing secret on the command line.
+    env = {
+        **os.environ,
+        ACCESS_KEY_ENV: VERIFIER.access_key,
+        SECRET_KEY_ENV: VERIFIER.secret_key,
+        POLICIES_ENV: str(role_policies(tmp_path / "policies.json", {ROLE: ROLE_STATEMENTS})),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "maas_local.sagemaker", "--port", "0", "--root", str(tmp_path),
          "--source-dir", str(STUB_CODE), "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
         text=True,
+        env=env,
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
@@ -50,7 +67,7 @@ def emulator_process(moto_url, tmp_path):
 
 def start_work(url: str, s3) -> tuple[boto3.client, str]:
     """An endpoint with a model server, and a training job that runs for a while."""
-    sm = boto3.client("sagemaker", endpoint_url=url, config=Config(retries={"mode": "standard"}))
+    sm = emulator_client("sagemaker", url, Config(retries={"mode": "standard"}))
     name = unique("proc")
     config = create_config(sm, unique("cfg"), {"v1": (create_model(sm, s3, unique("m")), 1.0)})
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
@@ -61,7 +78,7 @@ def start_work(url: str, s3) -> tuple[boto3.client, str]:
         TrainingJobName=job,
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         RoleArn=ROLE,
-        HyperParameters={"epochs": "200", "sleep": "0.5"},
+        HyperParameters={**put_sourcedir(s3), "epochs": "200", "sleep": "0.5"},
         InputDataConfig=[
             {
                 "ChannelName": "train",

@@ -6,11 +6,21 @@ import importlib.util
 import json
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
 from botocore.config import Config
-from emulator_helpers import BUCKET, IMAGE, ROLE, create_config, unique, wait_endpoint, wait_for
+from emulator_helpers import (
+    BUCKET,
+    IMAGE,
+    ROLE,
+    VERIFIER,
+    create_config,
+    emulator_client,
+    put_sourcedir,
+    unique,
+    wait_endpoint,
+    wait_for,
+)
 
 from maas_local.sagemaker import serve
 
@@ -28,13 +38,20 @@ def load_prepare_digits():
 
 @pytest.fixture(scope="module")
 def clients(moto_url, sink, tmp_path_factory):
-    """An emulator with its default source directory: the repo's training/ folder."""
-    server = serve("127.0.0.1", 0, tmp_path_factory.mktemp("sagemaker-real"), sink.url, seed=5)
+    """An emulator of its own; jobs run the repo's training/ folder, shipped as a sourcedir."""
+    server = serve(
+        "127.0.0.1",
+        0,
+        tmp_path_factory.mktemp("sagemaker-real"),
+        sink.url,
+        seed=5,
+        verifier=VERIFIER,
+    )
     cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120)
     try:
         yield (
-            boto3.client("sagemaker", endpoint_url=server.url, config=cfg),
-            boto3.client("sagemaker-runtime", endpoint_url=server.url, config=cfg),
+            emulator_client("sagemaker", server.url, cfg),
+            emulator_client("sagemaker-runtime", server.url, cfg),
         )
     finally:
         server.shutdown()
@@ -56,7 +73,7 @@ def test_image_cnn_trains_deploys_and_predicts_held_out_digits(clients, s3, tmp_
             "MetricDefinitions": json.loads((TRAINING / "metric_definitions.json").read_text()),
         },
         RoleArn=ROLE,
-        HyperParameters={"sagemaker_program": '"train.py"', "recipe": '"image-cnn"', "epochs": "3"},
+        HyperParameters={**put_sourcedir(s3, TRAINING), "recipe": '"image-cnn"', "epochs": "3"},
         InputDataConfig=[
             {
                 "ChannelName": channel,

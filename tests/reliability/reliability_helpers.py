@@ -21,7 +21,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from maas_local.aws_resources import local_client
+from maas_local.aws_resources import local_client, stack_credentials
 from maas_local.config import RESOURCE_PREFIX, StackPaths
 from maas_local.tokens import ISSUER_FILE, PRIVATE_KEY_FILE, mint_token, scope_names
 
@@ -96,8 +96,10 @@ class Stack:
         return self.session.request(method, self.api_url + path, headers=headers, **kw)
 
     def aws(self, service: str) -> Any:
-        endpoint = self.url("sagemaker") if service.startswith("sagemaker") else self.url("moto")
-        return local_client(service, endpoint)
+        if service.startswith("sagemaker"):  # the emulator takes only the issued credentials
+            issued = stack_credentials(self.paths.keys)
+            return local_client(service, self.url("sagemaker"), issued)
+        return local_client(service, self.url("moto"))
 
     def events_settled(self, timeout: float = 60) -> None:
         """Waits until the gateway has handed every state-change event to the handler."""

@@ -1,0 +1,296 @@
+"""The synthesised CloudFormation template, as the local stack's source of IAM truth.
+
+The local stack holds every handler and every SageMaker job to the policies `cdk deploy`
+would attach, so it synthesises the CDK app (by running `app.py`, as `cdk synth` does) for a
+`local` stage: the dev stage's settings under the local prefix, region and account. The
+result is cached under `.cache/synth/<fingerprint>/` and made again when anything that
+shapes the policies changes: infra/, training/ (its asset hash is in the policies),
+maas_contract/, cdk.json or openapi.json.
+
+Policies come out with CloudFormation intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Join`,
+`Fn::Sub`) resolved against the resources the local stack really made, so their ARNs are
+the ones the local AWS services answer for.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maas_local.aws_resources import PlatformResources
+from maas_local.config import REGION, REPO_ROOT, RESOURCE_PREFIX
+from maas_local.iam_policy import Policy
+from maas_local.proxy_event import ACCOUNT_ID
+
+STAGE = "local"
+STACK = RESOURCE_PREFIX  # the stack is named after the stage's resource prefix
+FINGERPRINT_INPUTS = ("infra", "training", "maas_contract", "cdk.json", "openapi.json", "app.py")
+CACHE_ROOT = REPO_ROOT / ".cache" / "synth"
+SYNTH_TIMEOUT_S = 900
+_SKIP = re.compile(r"(__pycache__|\.pyc$|/\.|/runs/|/tests/)")
+
+
+class SynthError(RuntimeError):
+    """`app.py` could not synthesise the local stage; the message carries its stderr."""
+
+
+def fingerprint(repo: Path = REPO_ROOT) -> str:
+    digest = hashlib.sha256()
+    for name in FINGERPRINT_INPUTS:
+        root = repo / name
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            rel = path.relative_to(repo).as_posix()
+            if _SKIP.search("/" + rel):
+                continue
+            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def local_stage_context(repo: Path = REPO_ROOT) -> dict[str, Any]:
+    """cdk.json's context plus a `local` stage: dev's settings, the local names and place."""
+    context = json.loads((repo / "cdk.json").read_text())["context"]
+    stages = context["maas:stages"]
+    local = copy.deepcopy(stages["dev"])
+    local.update(
+        # The account stays a token, as in cdk.json: the pseudo parameter resolves to ours.
+        resource_prefix=RESOURCE_PREFIX,
+        region=REGION,
+        account=None,
+        models=[],
+    )
+    return {"stage": STAGE, "maas:stages": {**stages, STAGE: local}}
+
+
+def synthesise(repo: Path = REPO_ROOT, cache_root: Path = CACHE_ROOT) -> Path:
+    """The cloud assembly folder of the local stage, synthesised once per fingerprint."""
+    outdir = cache_root / fingerprint(repo)
+    template = outdir / f"{STACK}.template.json"
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with open(cache_root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers share one synthesis
+        if template.is_file():
+            return outdir
+        env = {
+            **os.environ,
+            "CDK_OUTDIR": str(outdir),
+            "CDK_CONTEXT_JSON": json.dumps(local_stage_context(repo)),
+            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        }
+        done = subprocess.run(
+            [sys.executable, str(repo / "app.py")],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SYNTH_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0 or not template.is_file():
+            raise SynthError(f"synthesis of the local stage failed: {done.stderr[-3000:]}")
+    return outdir
+
+
+@dataclass(frozen=True)
+class LocalNames:
+    """The physical resources the local stack made, by what they are in the template."""
+
+    table: str
+    buckets: dict[str, str]  # "Artifacts" / "Data" / "Capture" -> bucket name
+    key_arn: str
+    execution_role_arn: str
+    alarm_topic_arn: str = ""
+    region: str = REGION
+    account: str = ACCOUNT_ID
+
+
+def local_names(resources: PlatformResources) -> LocalNames:
+    """What `maas local up` made (aws_resources.create_platform), by its part in the template."""
+    return LocalNames(
+        table=resources.registry_table,
+        buckets={
+            "Artifacts": resources.artifact_bucket,
+            "Data": resources.data_bucket,
+            "Capture": resources.capture_bucket,
+        },
+        key_arn=resources.kms_key_arn,
+        execution_role_arn=resources.role_arn,
+        alarm_topic_arn=resources.alarm_topic_arn,
+    )
+
+
+def construct_paths(outdir: Path) -> dict[str, str]:
+    """Logical ID -> construct path (`/maas-local/ArtifactStore/Key/Resource`), from the
+    stack's metadata file in the cloud assembly."""
+    metadata = json.loads((outdir / f"{STACK}.metadata.json").read_text())
+    return {
+        str(entry["data"]): path
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry.get("type") == "aws:cdk:logicalId"
+    }
+
+
+class Resolver:
+    """Turns template values into strings, with the local stack's physical names."""
+
+    def __init__(self, template: dict[str, Any], names: LocalNames, paths: dict[str, str]) -> None:
+        self.paths = paths
+        self.names = names
+        self.pseudo = {
+            "AWS::Partition": "aws",
+            "AWS::Region": names.region,
+            "AWS::AccountId": names.account,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": STACK,
+        }
+        self.refs: dict[str, str] = {}
+        self.arns: dict[str, str] = {}
+        for logical_id, resource in template.get("Resources", {}).items():
+            self._name(logical_id, resource)
+
+    def _name(self, logical_id: str, resource: dict[str, Any]) -> None:
+        kind, names = resource.get("Type"), self.names
+        path = self.paths.get(logical_id, "") + "/"
+        if kind == "AWS::DynamoDB::Table" and "/ModelRegistry/" in path:
+            self.refs[logical_id] = names.table
+            self.arns[logical_id] = (
+                f"arn:aws:dynamodb:{names.region}:{names.account}:table/{names.table}"
+            )
+        elif kind == "AWS::S3::Bucket":
+            for part, bucket in names.buckets.items():
+                if f"/ArtifactStore/{part}/" in path:
+                    self.refs[logical_id] = bucket
+                    self.arns[logical_id] = f"arn:aws:s3:::{bucket}"
+        elif kind == "AWS::KMS::Key" and "/ArtifactStore/Key/" in path:
+            self.refs[logical_id] = names.key_arn.rsplit("/", 1)[-1]
+            self.arns[logical_id] = names.key_arn
+        elif kind == "AWS::SNS::Topic" and path.endswith("/AlarmTopic/Resource/"):
+            self.refs[logical_id] = names.alarm_topic_arn  # a topic's Ref is its ARN
+        elif kind == "AWS::IAM::Role" and "/TrainingPlatform/ExecutionRole/" in path:
+            self.refs[logical_id] = names.execution_role_arn.rsplit("/", 1)[-1]
+            self.arns[logical_id] = names.execution_role_arn
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value:
+            ref = value["Ref"]
+            return self.pseudo.get(ref) or self.refs.get(ref, f"unresolved:{ref}")
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if attribute == "Arn":
+                return self.arns.get(logical_id, f"unresolved:{logical_id}.Arn")
+            return f"unresolved:{logical_id}.{attribute}"
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(self(p)) for p in parts)
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            text = text if isinstance(text, str) else text[0]
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(self({"Ref": m.group(1)})), text)
+        return {k: self(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class StackPolicies:
+    """Each Lambda function's identity policy by route group, and the SageMaker role's."""
+
+    functions: dict[str, Policy]
+    execution_role: Policy
+    names: LocalNames
+
+    def write(self, path: Path) -> Path:
+        """The policies file the gateway and the SageMaker emulator load (owner-only)."""
+        document = {
+            "region": self.names.region,
+            "account": self.names.account,
+            "functions": {f: p.statements for f, p in sorted(self.functions.items())},
+            "execution_role": {
+                "arn": self.names.execution_role_arn,
+                "statements": self.execution_role.statements,
+            },
+            # Every bucket of the stage encrypts with the stage key by default (SSE-KMS).
+            "bucket_keys": {b: self.names.key_arn for b in self.names.buckets.values()},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=1, sort_keys=True))
+        path.chmod(0o600)
+        return path
+
+
+def _role_statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    resources = template.get("Resources", {})
+    statements: list[dict[str, Any]] = []
+    for policy in resources[role_id].get("Properties", {}).get("Policies", []):
+        statements += policy["PolicyDocument"]["Statement"]
+    for resource in resources.values():
+        if resource.get("Type") not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            continue
+        props = resource.get("Properties", {})
+        if {"Ref": role_id} in props.get("Roles", []):
+            statements += props["PolicyDocument"]["Statement"]
+    return statements
+
+
+def stack_policies(outdir: Path, names: LocalNames) -> StackPolicies:
+    template = load_template(outdir)
+    resolve = Resolver(template, names, construct_paths(outdir))
+    resources = template.get("Resources", {})
+    functions: dict[str, Policy] = {}
+    execution: Policy | None = None
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Lambda::Function":
+            handler = str(props.get("Handler", ""))
+            match = re.fullmatch(r"handlers\.(\w+)\.handler", handler)
+            if match:
+                role_id = props["Role"]["Fn::GetAtt"][0]
+                functions[match.group(1)] = Policy(resolve(_role_statements(template, role_id)))
+        elif resource.get("Type") == "AWS::IAM::Role" and logical_id in resolve.arns:
+            execution = Policy(resolve(_role_statements(template, logical_id)))
+    if not functions or execution is None:
+        raise SynthError("the template has no handler functions or no SageMaker execution role")
+    return StackPolicies(functions=functions, execution_role=execution, names=names)
+
+
+def load_template(outdir: Path) -> dict[str, Any]:
+    return json.loads((outdir / f"{STACK}.template.json").read_text())
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: Path
+    bucket: str
+    key: str
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def sourcedir_asset(outdir: Path, names: LocalNames) -> Asset:
+    """The training code asset as `cdk deploy` publishes it: the very file, in the CDK
+    bootstrap bucket under the key the template's policies name."""
+    manifest = json.loads((outdir / f"{STACK}.assets.json").read_text())
+    pseudo = {"${AWS::AccountId}": names.account, "${AWS::Region}": names.region}
+    for asset in manifest.get("files", {}).values():
+        source = asset.get("source", {})
+        if source.get("packaging") == "file" and str(source.get("path", "")).endswith(".tar.gz"):
+            destination = next(iter(asset["destinations"].values()))
+            bucket = destination["bucketName"]
+            for token, value in pseudo.items():
+                bucket = bucket.replace(token, value)
+            return Asset(outdir / source["path"], bucket, destination["objectKey"])
+    raise SynthError("the cloud assembly has no sourcedir.tar.gz asset")
