@@ -14,7 +14,7 @@ from pathlib import Path
 from maas_local.config import REPO_ROOT, StackPaths, read_json
 from maas_local.processes import http_ok, port_is_listening, same_process, stop_tree, wait_until
 from maas_local.stack import StackOptions, Supervisor
-from maas_local.tokens import mint_token, scope_names
+from maas_local.tokens import APP_CLIENT_FILE, TOKEN_PATH, AppClient, mint_token, scope_names
 
 UP_TIMEOUT_S = 300.0
 PARTS = ("moto", "sagemaker", "gateway")
@@ -178,7 +178,17 @@ def status(paths: StackPaths) -> int:
         healthy &= ok
         verdict = "healthy" if ok else ("unhealthy" if alive else "dead")
         print(f"  {name:<10} pid {part['pid']:<8} {part['url']:<24} {verdict}")
+    _print_client_credentials(paths, state)
     return 0 if healthy and state["status"] == "ready" else 1
+
+
+def _print_client_credentials(paths: StackPaths, state: dict) -> None:
+    """Where a client gets its tokens, and where the secret is (never the secret itself)."""
+    client = AppClient.load(paths.keys)
+    if client is None or not state.get("api_url"):
+        return
+    print(f"  token URL  {state['api_url']}{TOKEN_PATH} (OAuth2 client credentials)")
+    print(f"  client id  {client.client_id}; secret in {paths.keys / APP_CLIENT_FILE}")
 
 
 def token(paths: StackPaths, scopes: str, ttl_s: int) -> int:
