@@ -121,8 +121,10 @@ def _raw_predict_body(operation: dict[str, Any]) -> None:
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
     """What the generator cannot say: raw bodies, headers, and our error shape."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
+    # The generator's own 422 schemas: every error here answers in our shape instead, and
+    # leaving one that points at a removed one would break the document's references.
+    for generated in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
+        schemas.pop(generated, None)
     schemas["Error"] = ERROR_SCHEMA
     schemas["GatewayError"] = GATEWAY_ERROR_SCHEMA
     for path, methods in document["paths"].items():
