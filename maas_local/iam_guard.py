@@ -13,8 +13,9 @@ handlers' own clients and Powertools' idempotency client alike), through its doc
 event system: `before-parameter-build` sees the call's parameters, `before-call` may answer
 in place of the service.
 
-Every decision is appended to `calls`, so the IAM contract test can list each
-(function, action, resource) triple that the end-to-end flow made.
+Every decision goes to the audit log (one JSON line each, as CloudTrail keeps), from which
+the IAM contract test lists each (function, action, resource) triple the end-to-end flow
+made; the latest ones are also kept in memory, in `calls`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import contextvars
 import hashlib
 import json
 import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
@@ -37,6 +39,7 @@ from maas_local.iam_policy import Policy, Request, denial_message
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("maas_function", default=None)
 _DECISION_KEY = "maas_iam_denial"
 SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
+KEPT_DECISIONS = 10_000
 
 
 @contextlib.contextmanager
@@ -226,11 +229,12 @@ class IamGuard:
 
     policies: dict[str, Policy]
     place: Place
-    role_arns: dict[str, str] = field(default_factory=dict)  # function -> its role's ARN
     bucket_keys: dict[str, str] = field(default_factory=dict)  # bucket -> default KMS key
     audit_log: Path | None = None  # one JSON line per decision, as CloudTrail would keep
-    calls: list[Decision] = field(default_factory=list)
+    # The latest decisions only: the gateway runs for days, and the audit log keeps them all.
+    calls: deque[Decision] = field(default_factory=lambda: deque(maxlen=KEPT_DECISIONS))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _audit: IO[str] | None = None
 
     @classmethod
     def from_file(cls, path: Path, audit_log: Path | None = None) -> IamGuard:
@@ -243,7 +247,6 @@ class IamGuard:
         return cls(
             policies=policies,
             place=Place(document["region"], document["account"]),
-            role_arns=document.get("function_roles", {}),
             bucket_keys=document.get("bucket_keys", {}),
             audit_log=audit_log,
         )
@@ -270,16 +273,16 @@ class IamGuard:
                     "context": dict(decision.request.context or {}),
                     "decision": decision.decision,
                 }
-                with self.audit_log.open("a") as out:
-                    out.write(json.dumps(line) + "\n")
+                if self._audit is None:  # opened once, line-buffered: one write per call
+                    self._audit = self.audit_log.open("a", buffering=1)
+                self._audit.write(json.dumps(line) + "\n")
 
     def principal(self, function: str) -> str:
         if function.startswith("arn:aws:iam::"):  # a role SageMaker assumed for a job
             role_name = function.rsplit("/", 1)[-1]
             return f"arn:aws:sts::{self.place.account}:assumed-role/{role_name}/SageMaker"
-        role = self.role_arns.get(function, f"arn:aws:iam::{self.place.account}:role/{function}")
-        role_name = role.rsplit("/", 1)[-1]
-        return f"arn:aws:sts::{self.place.account}:assumed-role/{role_name}/{function}"
+        # Locally a function's role has no name of its own: it is named after the function.
+        return f"arn:aws:sts::{self.place.account}:assumed-role/{function}/{function}"
 
     # -- botocore hooks ----------------------------------------------------------------
     def before_parameter_build(self, params: dict, model: Any, context: dict, **_: Any) -> None:

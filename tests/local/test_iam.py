@@ -215,4 +215,4 @@ def test_calls_outside_any_function_are_the_stacks_own_and_not_checked(guarded):
 
     client.put_item(TableName="registry", Item={"pk": {"S": "set-up"}})
 
-    assert guard.calls == []
+    assert list(guard.calls) == []
