@@ -91,18 +91,10 @@ def emulator() -> Iterator[tuple[object, str]]:
 
 
 def signed_client(service: str, url: str, cfg):
-    """Signed with the emulator's credentials, given explicitly: boto3's default session keeps
-    whatever credentials it resolved first."""
-    import boto3
+    """Signed with the emulator's credentials (the local stack's client helper)."""
+    from maas_local.aws_resources import local_client
 
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=cfg,
-    )
+    return local_client(service, url, CREDENTIALS, cfg)
 
 
 def _clients(url: str):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 from maas_local.config import (
     FAKE_CREDENTIALS,
@@ -74,9 +75,15 @@ def stack_credentials(keys_dir: Path) -> dict[str, str]:
     return dict(found)
 
 
-def local_client(service: str, endpoint_url: str, credentials: dict[str, str] | None = None):
+def local_client(
+    service: str,
+    endpoint_url: str,
+    credentials: dict[str, str] | None = None,
+    config: Config | None = None,
+):
     """A boto3 client for a service of the local stack. The SageMaker emulator accepts only
-    the credentials the stack issued; moto accepts any, so they default to stand-ins."""
+    the credentials the stack issued; moto accepts any, so they default to stand-ins. They are
+    always given explicitly: boto3's default session keeps whatever it resolved first."""
     chosen = credentials or FAKE_CREDENTIALS
     return boto3.client(
         service,
@@ -84,6 +91,7 @@ def local_client(service: str, endpoint_url: str, credentials: dict[str, str] | 
         region_name=REGION,
         aws_access_key_id=chosen["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=chosen["AWS_SECRET_ACCESS_KEY"],
+        config=config,
     )
 
 

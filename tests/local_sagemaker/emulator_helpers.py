@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from maas_local.aws_resources import local_client
 from maas_local.sagemaker.sigv4 import Verifier
 
 STUB_CODE = Path(__file__).parent / "stub_code"
@@ -36,18 +37,8 @@ VERIFIER = Verifier(CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_AC
 
 
 def emulator_client(service: str, url: str, config=None):
-    """A boto3 client of the emulator, signing with the credentials it accepts. They are given
-    explicitly: boto3's default session keeps whatever credentials it first resolved."""
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=config,
-    )
+    """A boto3 client of the emulator, signing with the credentials it accepts."""
+    return local_client(service, url, CREDENTIALS, config)
 
 
 def role_policies(path: Path, roles: dict[str, list[dict]], bucket_keys=None) -> Path:
