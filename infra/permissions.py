@@ -60,15 +60,6 @@ SCALING_ROLE = (
 )
 
 
-def target_tracking_alarm_arns(stack: Stack, prefix: str) -> str:
-    return stack.format_arn(
-        service="cloudwatch",
-        resource="alarm",
-        resource_name=f"TargetTracking-endpoint/{prefix}-*",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
-
-
 def sagemaker_arns(stack: Stack, prefix: str, kinds: tuple[str, ...]) -> list[str]:
     return [
         stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{prefix}-*")
@@ -194,7 +185,7 @@ def _grant_endpoint_scaling(
                 "cloudwatch:DescribeAlarms",
                 "cloudwatch:PutMetricAlarm",
             ],
-            resources=[target_tracking_alarm_arns(stack, prefix)],
+            resources=[alarm_arns(stack, prefix, leading="TargetTracking-endpoint/")],
         ),
         iam.PolicyStatement(
             actions=["iam:CreateServiceLinkedRole"],

@@ -26,12 +26,14 @@ from infra.nag import (
 )
 
 
-def alarm_arns(stack: Stack, resource_prefix: str) -> str:
-    """Every CloudWatch alarm of this stage: all are named `{resource_prefix}-...`."""
+def alarm_arns(stack: Stack, resource_prefix: str, *, leading: str = "") -> str:
+    """Every CloudWatch alarm of this stage: all are named `{resource_prefix}-...`. With
+    `leading`, those named `{leading}{resource_prefix}-...`, such as the target-tracking alarms
+    Application Auto Scaling makes (`TargetTracking-endpoint/{resource_prefix}-...`)."""
     return stack.format_arn(
         service="cloudwatch",
         resource="alarm",
-        resource_name=f"{resource_prefix}-*",
+        resource_name=f"{leading}{resource_prefix}-*",
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
 

@@ -241,3 +241,45 @@ def test_inference_images_of_both_flavours_are_pullable(assembly, stage):
     (pull,) = _allowing(_execution_role_statements(template), "ecr:BatchGetImage")
     repositories = {r.rsplit("/", 1)[-1] for r in pull["Resource"]}
     assert {"pytorch-inference", "pytorch-training"} <= repositories
+
+
+def _function_statements(template: dict, group: str) -> list[dict]:
+    """The identity statements of one handler function's role."""
+    functions = _resources(template, "AWS::Lambda::Function").values()
+    (role,) = [
+        f["Role"]["Fn::GetAtt"][0] for f in functions if f["Handler"] == f"handlers.{group}.handler"
+    ]
+    return [
+        s
+        for p in _resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Roles"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+
+
+@pytest.mark.parametrize("group", ["deployments", "events"])
+def test_functions_that_scale_endpoints_hold_what_auto_scaling_checks_on_the_caller(
+    assembly, stage, group
+):
+    """Registering a target and a target-tracking policy needs the target service's and
+    CloudWatch's actions on the caller too ("Permissions required for API actions on target
+    services and CloudWatch",
+    https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_id-based-policy-examples.html):
+    for SageMaker variants UpdateEndpointWeightsAndCapacities, and the alarms it names
+    TargetTracking-endpoint/<endpoint>/variant/<variant>-AlarmHigh-<id>; all held to this
+    stage's endpoints."""
+    prefix = assembly.context["maas:stages"][stage]["resource_prefix"]
+    statements = _function_statements(assembly.template_json(stage), group)
+
+    (weights,) = _allowing(statements, "sagemaker:UpdateEndpointWeightsAndCapacities")
+    resources = (
+        weights["Resource"] if isinstance(weights["Resource"], list) else [weights["Resource"]]
+    )
+    assert [render(r).rsplit(":", 1)[-1] for r in resources] == [f"endpoint/{prefix}-*"]
+    tracking = [
+        s
+        for action in ("PutMetricAlarm", "DescribeAlarms", "DeleteAlarms")
+        for s in _allowing(statements, f"cloudwatch:{action}")
+        if render(s["Resource"]).endswith(f":alarm:TargetTracking-endpoint/{prefix}-*")
+    ]
+    assert len(tracking) == 3 and all("Condition" not in s for s in tracking)
