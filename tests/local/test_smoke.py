@@ -233,7 +233,7 @@ def stage():
         do_GET = do_POST = do_DELETE = _serve  # noqa: N815
 
         def log_message(self, *args) -> None:
-            pass
+            """Silent: request lines would drown the test output."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
