@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent
 def main() -> int:
     from infra.assembly import build_app, stage_names
     from infra.config import ConfigError
-    from infra.openapi_routes import OpenApiError
+    from maas_contract.routes import OpenApiError
 
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     # `cdk -c stage=dev` reaches us through CDK_CONTEXT_JSON; plain `python app.py` builds all.

@@ -18,10 +18,11 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks  # noqa: E402
 from infra.account_settings import AccountSettingsStack, account_stack_name  # noqa: E402
 from infra.config import ConfigError  # noqa: E402
 from infra.images import resolve_images  # noqa: E402
-from infra.openapi_routes import load_routes  # noqa: E402
-from infra.packaging import build_sourcedir, stage_lambda_code  # noqa: E402
+from infra.packaging import stage_lambda_code  # noqa: E402
 from infra.powertools_layer import check_layer  # noqa: E402
 from infra.stack import Inputs, MaasStack  # noqa: E402
+from maas_contract.packaging import pack_sourcedir  # noqa: E402
+from maas_contract.routes import load_routes, require_deployable  # noqa: E402
 
 STAGES_KEY = "maas:stages"
 LAYER_KEY = "maas:powertools_layer_version"
@@ -45,12 +46,13 @@ def build_app(
     app = cdk.App(outdir=outdir, context=context)
     build_dir = Path(app.outdir) / ".maas-build"
     routes = load_routes(openapi_path or repo_root / "openapi.json")
+    require_deployable(routes)
     code_dir = stage_lambda_code(
         [repo_root / "handlers", repo_root / "maas_contract"],
         openapi_path or repo_root / "openapi.json",
         build_dir / "lambda",
     )
-    sourcedir = build_sourcedir(repo_root / "training", build_dir / "sourcedir.tar.gz")
+    sourcedir = pack_sourcedir(repo_root / "training", build_dir / "sourcedir.tar.gz")
     layer_version = int(context[LAYER_KEY])
     try:
         check_layer(layer_version)

@@ -14,12 +14,8 @@ from constructs import Construct
 from infra.client_auth import ClientAuth
 from infra.config import ApiClient
 from infra.nag import skip_checkov
-from infra.openapi_routes import Route, binary_media_types
-
-ERROR_BODY = (
-    '{"error": {"code": "$context.error.responseType", '
-    '"message": $context.error.messageString}, "request_id": "$context.requestId"}'
-)
+from maas_contract.errors import GATEWAY_RESPONSE_TEMPLATE
+from maas_contract.routes import Route, binary_media_types
 
 
 class FrontDoor(Construct):
@@ -88,7 +84,9 @@ class FrontDoor(Construct):
         )
         for kind in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
             self.api.add_gateway_response(
-                f"{kind.response_type}-json", type=kind, templates={"application/json": ERROR_BODY}
+                f"{kind.response_type}-json",
+                type=kind,
+                templates={"application/json": GATEWAY_RESPONSE_TEMPLATE},
             )
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[auth.user_pool]

@@ -21,6 +21,7 @@ from constructs import Construct
 from infra.artifact_store import ArtifactStore
 from infra.config import Alarms, DeclaredModel
 from infra.training_platform import TrainingPlatform
+from maas_contract.alarms import NAMESPACE, PERIOD_S, rollback_alarms
 from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME, volume_kms_allowed
 
 
@@ -103,41 +104,31 @@ class ModelEndpoint(Construct):
         self._scale(model)
 
     def _alarms(self, alarms: Alarms) -> list[cw.Alarm]:
-        dims = {"EndpointName": self.endpoint_name, "VariantName": VARIANT_NAME}
-        errors = cw.Metric(
-            namespace="AWS/SageMaker",
-            metric_name="Invocation5XXErrors",
-            dimensions_map=dims,
-            statistic="Sum",
-            period=Duration.minutes(1),
-        )
-        latency = cw.Metric(
-            namespace="AWS/SageMaker",
-            metric_name="ModelLatency",
-            dimensions_map=dims,
-            statistic="p99",
-            period=Duration.minutes(1),
+        """The contract's rollback alarms, as CloudWatch alarms of this stack."""
+        defined = rollback_alarms(
+            self.endpoint_name,
+            model_5xx_per_min=alarms.model_5xx_per_min,
+            model_p99_latency_ms=alarms.model_p99_latency_ms,
         )
         return [
             cw.Alarm(
                 self,
-                "ErrorsAlarm",
-                alarm_name=f"{self.endpoint_name}-5xx",
-                metric=errors,
-                threshold=alarms.model_5xx_per_min,
-                evaluation_periods=1,
+                construct_id,
+                alarm_name=alarm.name,
+                alarm_description=alarm.description,
+                metric=cw.Metric(
+                    namespace=NAMESPACE,
+                    metric_name=alarm.metric,
+                    dimensions_map=alarm.dimensions,
+                    statistic=alarm.statistic,
+                    period=Duration.seconds(PERIOD_S),
+                ),
+                threshold=alarm.threshold,
+                evaluation_periods=alarm.evaluation_periods,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            # ModelLatency is reported in microseconds.
-            cw.Alarm(
-                self,
-                "LatencyAlarm",
-                alarm_name=f"{self.endpoint_name}-p99-latency",
-                metric=latency,
-                threshold=alarms.model_p99_latency_ms * 1000,
-                evaluation_periods=2,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
+            )
+            for construct_id, alarm in zip(("ErrorsAlarm", "LatencyAlarm"), defined, strict=True)
         ]
 
     def _canary(self, model: DeclaredModel) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:

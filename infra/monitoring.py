@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra.config import Alarms
 from infra.training_platform import alarm_arns
+from maas_contract.events import SOURCE, TRAINING_JOB_STATE_CHANGE
 
 FIVE_MIN = Duration.minutes(5)
 
@@ -92,8 +93,8 @@ class Monitoring(Construct):
             self,
             "TrainingFailed",
             event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Training Job State Change"],
+                source=[SOURCE],
+                detail_type=[TRAINING_JOB_STATE_CHANGE],
                 detail={
                     "TrainingJobName": [{"prefix": f"{resource_prefix}-"}],
                     "TrainingJobStatus": ["Failed"],

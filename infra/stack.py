@@ -21,10 +21,10 @@ from infra.images import ContainerImages
 from infra.model_endpoint import ModelEndpoint
 from infra.model_registry import ModelRegistry
 from infra.monitoring import Monitoring, alarm_topic
-from infra.openapi_routes import Route
 from infra.permissions import grant_route_permissions
 from infra.training_platform import TrainingPlatform
 from infra.web_firewall import WebFirewall
+from maas_contract.routes import Route
 
 LOG_RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,

@@ -24,6 +24,7 @@ from infra.nag import (
     grant_action_findings,
     scoped_arn_finding,
 )
+from maas_contract.events import ENDPOINT_STATE_CHANGE, SOURCE, TRAINING_JOB_STATE_CHANGE
 
 
 def alarm_arns(stack: Stack, resource_prefix: str, *, leading: str = "") -> str:
@@ -204,11 +205,8 @@ class TrainingPlatform(Construct):
         events that still fail after retries land in the dead-letter queue."""
         prefix = [{"prefix": f"{self.resource_prefix}-"}]
         patterns = {
-            "TrainingJobStateChange": (
-                "SageMaker Training Job State Change",
-                {"TrainingJobName": prefix},
-            ),
-            "EndpointStateChange": ("SageMaker Endpoint State Change", {"EndpointName": prefix}),
+            "TrainingJobStateChange": (TRAINING_JOB_STATE_CHANGE, {"TrainingJobName": prefix}),
+            "EndpointStateChange": (ENDPOINT_STATE_CHANGE, {"EndpointName": prefix}),
         }
         rules = []
         for rule_id, (detail_type, detail) in patterns.items():
@@ -216,7 +214,7 @@ class TrainingPlatform(Construct):
                 self,
                 rule_id,
                 event_pattern=events.EventPattern(
-                    source=["aws.sagemaker"], detail_type=[detail_type], detail=detail
+                    source=[SOURCE], detail_type=[detail_type], detail=detail
                 ),
             )
             rule.add_target(

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maas_contract.events import TRAINING_JOB_TERMINAL
 from maas_local.sagemaker import s3io
 from maas_local.sagemaker.protocol import AwsError, now, service_model, validation
 from maas_local.sagemaker.training_runner import TrainingRun
-
-_TERMINAL = {"Completed", "Failed", "Stopped"}
 
 
 @dataclass
@@ -148,7 +147,7 @@ class TrainingJobs:
         """Moves the job on, closing the previous secondary status, and emits the event."""
         stamp = now()
         with job.lock:
-            if job.record["TrainingJobStatus"] in _TERMINAL:
+            if job.record["TrainingJobStatus"] in TRAINING_JOB_TERMINAL:
                 return
             if status == "InProgress" and job.record["TrainingJobStatus"] == "Stopping":
                 return
@@ -163,7 +162,7 @@ class TrainingJobs:
             if status:
                 job.record["TrainingJobStatus"] = status
             job.record.update(SecondaryStatus=secondary, LastModifiedTime=stamp)
-            if job.record["TrainingJobStatus"] in _TERMINAL:
+            if job.record["TrainingJobStatus"] in TRAINING_JOB_TERMINAL:
                 transitions[-1]["EndTime"] = stamp
         if job.run is not None:
             job.run.note(f"status {job.record['TrainingJobStatus']} / {secondary}: {message}")

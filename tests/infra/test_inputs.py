@@ -4,20 +4,19 @@ training code. Fast; no synthesis."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import tarfile
 
 import pytest
 
 from infra.config import ConfigError, StageConfig
-from infra.openapi_routes import (
+from infra.packaging import stage_lambda_code
+from maas_contract.routes import (
     OpenApiError,
     binary_media_types,
     load_routes,
+    require_deployable,
     routes_from_document,
 )
-from infra.packaging import build_sourcedir, stage_lambda_code
 
 from .conftest import FIXTURES, REPO
 
@@ -92,9 +91,9 @@ def test_routes_come_from_openapi_with_group_and_scopes():
     assert predict.group == "predict"
     assert predict.body_types == ("application/json", "application/x-npy", "text/plain")
     assert not predict.json_only_body
-    assert predict.scopes == ("maas/admin", "maas/invoke")
+    assert predict.scopes == {"maas/admin", "maas/invoke"}
     register = routes[("POST", "/v1/models/{model}/versions")]
-    assert register.scopes == ("maas/admin",)
+    assert register.scopes == {"maas/admin"}
     assert register.required_headers == ("Idempotency-Key",)  # resolved through a $ref
     assert register.json_only_body
     assert binary_media_types(list(routes.values())) == ["application/x-npy"]
@@ -109,6 +108,7 @@ def test_a_missing_openapi_document_says_how_to_get_one(tmp_path):
     "operation, message",
     [
         ({"tags": ["predict"], "responses": {}}, "no OAuth2 scopes"),
+        ({"responses": {}}, "no tag"),
         ({"tags": ["predict"], "security": [{"oauth2": []}]}, "no OAuth2 scopes"),
         ({"tags": ["billing"], "security": [{"oauth2": ["maas/invoke"]}]}, "first tag"),
         ({"tags": ["meta"], "security": [{"oauth2": ["maas/root"]}]}, "unknown scopes"),
@@ -116,29 +116,7 @@ def test_a_missing_openapi_document_says_how_to_get_one(tmp_path):
 )
 def test_an_operation_without_a_known_group_or_scope_is_refused(operation, message):
     with pytest.raises(OpenApiError, match=message):
-        routes_from_document({"paths": {"/x": {"get": operation}}})
-
-
-def test_sourcedir_archive_is_byte_identical_across_builds_and_skips_caches(tmp_path):
-    source = tmp_path / "training"
-    (source / "__pycache__").mkdir(parents=True)
-    (source / "train.py").write_text("print('train')\n")
-    (source / "maas_models.py").write_text("X = 1\n")
-    (source / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"junk")
-    first = build_sourcedir(source, tmp_path / "a" / "sourcedir.tar.gz")
-    (source / "train.py").touch()  # a new mtime must not change the archive
-    second = build_sourcedir(source, tmp_path / "b" / "sourcedir.tar.gz")
-    assert (
-        hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
-    )
-    with tarfile.open(first) as tar:
-        assert sorted(tar.getnames()) == ["maas_models.py", "train.py"]
-
-
-def test_sourcedir_without_an_entry_point_is_refused(tmp_path):
-    (tmp_path / "inference.py").write_text("")
-    with pytest.raises(FileNotFoundError, match="train.py"):
-        build_sourcedir(tmp_path, tmp_path / "out.tar.gz")
+        require_deployable(routes_from_document({"paths": {"/x": {"get": operation}}}))
 
 
 def test_lambda_code_is_the_handlers_and_contract_packages_plus_openapi(tmp_path):

@@ -7,7 +7,9 @@ import json
 
 from aws_cdk.assertions import Match
 
-from infra.openapi_routes import load_routes
+from maas_contract.alarms import rollback_alarms
+from maas_contract.errors import GATEWAY_RESPONSE_TEMPLATE
+from maas_contract.routes import load_routes
 from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
 
 from .conftest import CPU_MODEL, TEST_MODEL, openapi_document
@@ -156,7 +158,7 @@ def test_every_api_method_requires_cognito_scopes_and_an_api_key(template):
 
 
 def test_admin_only_routes_do_not_accept_the_invoke_scope(template):
-    admin_routes = [r for r in load_routes(openapi_document()) if r.scopes == ("maas/admin",)]
+    admin_routes = [r for r in load_routes(openapi_document()) if r.scopes == {"maas/admin"}]
     assert admin_routes
     template.has_resource_properties(
         "AWS::ApiGateway::Method",
@@ -319,15 +321,41 @@ def test_endpoint_update_is_a_blue_green_canary_with_rollback_alarms(template, a
             },
         },
     )
-    for metric in ("Invocation5XXErrors", "ModelLatency"):
+    thresholds = assembly.context["maas:stages"][stage]["alarms"]
+    for alarm in rollback_alarms(
+        endpoint,
+        model_5xx_per_min=thresholds["model_5xx_per_min"],
+        model_p99_latency_ms=thresholds["model_p99_latency_ms"],
+    ):
+        # The alarm the handlers would put for an API-made endpoint, field for field.
+        wanted = alarm.put_metric_alarm_request()
+        statistic = "ExtendedStatistic" if alarm.is_percentile else "Statistic"
         template.has_resource_properties(
             "AWS::CloudWatch::Alarm",
             {
-                "Namespace": "AWS/SageMaker",
-                "MetricName": metric,
-                "Dimensions": Match.array_with([{"Name": "EndpointName", "Value": endpoint}]),
+                "AlarmName": wanted["AlarmName"],
+                "Namespace": wanted["Namespace"],
+                "MetricName": wanted["MetricName"],
+                statistic: wanted[statistic],
+                "Period": wanted["Period"],
+                "EvaluationPeriods": wanted["EvaluationPeriods"],
+                "Threshold": wanted["Threshold"],
+                "ComparisonOperator": wanted["ComparisonOperator"],
+                "TreatMissingData": wanted["TreatMissingData"],
+                "Dimensions": Match.array_with(wanted["Dimensions"]),
             },
         )
+
+
+def test_every_gateway_response_carries_the_one_error_body(template):
+    responses = template.find_resources("AWS::ApiGateway::GatewayResponse")
+    assert {r["Properties"]["ResponseType"] for r in responses.values()} == {
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
+    for response in responses.values():
+        templates = response["Properties"]["ResponseTemplates"]
+        assert templates == {"application/json": GATEWAY_RESPONSE_TEMPLATE}
 
 
 def test_endpoint_scales_on_invocations_per_instance_within_configured_bounds(template):

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from maas_contract.packaging import sourcedir_bytes
 from maas_local import aws_resources, cloud_template
 from maas_local.iam_guard import IamGuard, Place, acting_as
 from maas_local.iam_policy import Policy, Request
 
 pytestmark = pytest.mark.slow
-EVENTS = Path(__file__).resolve().parents[1] / "events"
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "tests" / "events"
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,15 @@ def test_the_training_code_is_published_where_the_execution_role_may_read_it(ass
     listing = Request("s3:ListBucket", f"arn:aws:s3:::{asset.bucket}", {"s3:prefix": asset.key})
     assert role.allows(listing)
     assert not role.allows(Request("s3:GetObject", f"arn:aws:s3:::{asset.bucket}/other.zip"))
+
+
+def test_the_local_stack_ships_the_cdk_assets_very_bytes(assembly, platform):
+    """The CDK asset and the contract's packer give the same sourcedir.tar.gz, byte for byte,
+    so a laptop (which publishes the asset, or packs the bundled code outside a checkout) runs
+    the very tree a cloud training job runs."""
+    _, resources = platform
+    asset = cloud_template.sourcedir_asset(assembly, _names(resources))
+    assert asset.path.read_bytes() == sourcedir_bytes(REPO / "training")
 
 
 def _list_models_event() -> dict:
