@@ -27,8 +27,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.common import Row, min_max, percentile
+
+if TYPE_CHECKING:
+    from maas_local.sagemaker.server import Emulator
 
 CONCURRENCY = 16
 REQUESTS_PER_THREAD = 12
@@ -51,7 +55,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def emulator() -> Iterator[tuple[object, str]]:
+def emulator() -> Iterator[tuple[Emulator, str]]:
     """moto's server for S3 and the SageMaker emulator, both stopped on exit."""
     from moto.server import ThreadedMotoServer
 
@@ -223,16 +227,12 @@ def _forward_ceiling(model_dir: Path, payloads: list[tuple[bytes, str]]) -> str:
     """How much faster the model itself runs per input at BATCH_ON than one at a time, here:
     no serving path can batch its way past that."""
     import io
-    import sys
 
     import numpy as np
     import torch
 
     from bench.common import bench_threads
-    from bench.minilm import TRAINING
-
-    sys.path.insert(0, str(TRAINING))
-    from maas_models import load_model
+    from maas_training.artifacts import load_model
 
     torch.set_num_threads(bench_threads())
     model, _ = load_model(model_dir)

@@ -9,7 +9,8 @@ phrase from the same sentence; both sides of every comparison see the same rows.
 
 The model is fine-tuned by `training/train.py` itself (the text-transformer recipe) and cached
 under bench/.cache/ keyed by a hash of the training code, the arguments and the data, so a
-rerun skips it. Then `export.py`'s ONNX export and dynamic int8 quantization run on it.
+rerun skips it. Then `training/export.py quantize` writes its ONNX export and dynamic int8
+quantization.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ def _write_tsv(path: Path, rows: list[tuple[str, str]]) -> None:
 
 def _key(splits: dict[str, list[tuple[str, str]]]) -> str:
     h = hashlib.sha256()
-    for f in sorted(TRAINING.glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
+    for f in sorted(TRAINING.rglob("*.py")):  # train.py, inference.py, ..., maas_training/
+        h.update(f.relative_to(TRAINING).as_posix().encode() + f.read_bytes())
     h.update(json.dumps([FINE_TUNE_ARGS, splits["train"], splits["val"]]).encode())
     return h.hexdigest()[:16]
 
@@ -133,13 +134,9 @@ def fine_tuned_model(log=print) -> tuple[Path, list[tuple[str, str]], dict]:
     )
     log("[minilm] exporting ONNX fp32 and dynamic int8")
     subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import export, pathlib; export.quantize_onnx(pathlib.Path({str(model_dir)!r}))",
-        ],
+        [sys.executable, str(TRAINING / "export.py"), "quantize", "--model-dir", str(model_dir)],
         check=True,
-        cwd=TRAINING,
+        capture_output=True,
     )
     (work / "facts.json").write_text(json.dumps(facts))
     return model_dir, splits["eval"], facts

@@ -1,8 +1,9 @@
 """Benchmark 1: text classification throughput on CPU, maas's serving path against the pipeline.
 
-maas: the fine-tuned MiniLM served by training/inference.py as an endpoint would serve it:
-a JSON request of REQUEST_TEXTS sentences through input_fn -> predict_fn (int8 ONNX, length
-buckets) -> output_fn, and the labels read back from the JSON answer.
+maas: the fine-tuned MiniLM served by its model dir's code/inference.py, loaded as the local
+model server loads it (as SageMaker's container does): a JSON request of REQUEST_TEXTS
+sentences through input_fn -> predict_fn (int8 ONNX, length buckets) -> output_fn, and the
+labels read back from the JSON answer.
 Baseline: Hugging Face `pipeline("text-classification")` on the same fine-tuned fp32 weights
 and tokenizer, loaded from the same model dir, once with its default batch_size (1) and once
 with batch_size=32. Both sides run the same sentences with the same thread count.
@@ -15,13 +16,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import Row, bench_threads, min_max
-from bench.minilm import TRAINING, fine_tuned_model
+from bench.minilm import fine_tuned_model
+from maas_training.artifacts import load_model
+from maas_training.models import TextTransformer
 
 REQUEST_TEXTS = 256  # sentences per request to the serving path
 REPEATS = 3
@@ -30,19 +32,20 @@ GOAL_SPEEDUP, GOAL_ACCURACY_DROP = 3.0, 0.005
 
 
 def _maas(model_dir: Path, threads: int) -> Callable[[list[str]], list[str]]:
-    sys.path.insert(0, str(TRAINING))
     import onnxruntime as ort
-    from inference import input_fn, model_fn, output_fn, predict_fn
+
+    from maas_local.sagemaker.model_worker import load
 
     saved = os.environ.get("MAAS_INFERENCE_BACKEND")
     os.environ["MAAS_INFERENCE_BACKEND"] = "onnx-int8"  # only for this load: servers inherit env
     try:
-        model = model_fn(str(model_dir))
+        handler = load(model_dir)  # code/inference.py, with code/ on sys.path, then model_fn
     finally:
         if saved is None:
             os.environ.pop("MAAS_INFERENCE_BACKEND", None)
         else:
             os.environ["MAAS_INFERENCE_BACKEND"] = saved
+    model = handler.model
     assert model.backend.name == "onnx:model.int8.onnx", model.backend.name
     # The same thread count as the baseline, stated rather than left to onnxruntime's default.
     options = ort.SessionOptions()
@@ -55,7 +58,8 @@ def _maas(model_dir: Path, threads: int) -> Callable[[list[str]], list[str]]:
         labels: list[str] = []
         for i in range(0, len(texts), REQUEST_TEXTS):
             body = json.dumps({"instances": texts[i : i + REQUEST_TEXTS]})
-            answer = output_fn(predict_fn(input_fn(body, "application/json"), model), "")
+            request = handler.input_fn(body.encode(), "application/json")
+            answer = handler.output_fn(handler.predict_fn(request, model), "")
             labels += [str(p["label"]) for p in json.loads(answer)["predictions"]]
         return labels
 
@@ -63,10 +67,10 @@ def _maas(model_dir: Path, threads: int) -> Callable[[list[str]], list[str]]:
 
 
 def _pipeline(model_dir: Path, batch_size: int) -> Callable[[list[str]], list[str]]:
-    from maas_models import load_model
     from transformers import AutoTokenizer, pipeline
 
     wrapper, config = load_model(model_dir)  # model.safetensors + config.json, fp32, eval mode
+    assert isinstance(wrapper, TextTransformer), type(wrapper)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
     pipe = pipeline("text-classification", model=wrapper.hf, tokenizer=tokenizer, device="cpu")
     max_len = config["input"]["max_len"]

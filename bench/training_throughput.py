@@ -15,12 +15,15 @@ its longest row) and its default random sampler.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import io
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
+from unittest import mock
 
 from bench.common import Row, bench_threads, min_max
 from bench.minilm import TRAINING, split_rows
@@ -34,10 +37,20 @@ def _rows() -> list[tuple[str, str]]:
     return split_rows()["train"][:ROWS]  # the fine-tuning subset's first rows
 
 
+@functools.cache
+def _train_script() -> ModuleType:
+    """training/train.py as a module: SageMaker's entry point is a script, not part of the
+    installed maas_training package it imports."""
+    spec = importlib.util.spec_from_file_location("maas_train_script", TRAINING / "train.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def maas_train(rows: list[tuple[str, str]], threads: int, work: Path) -> float:
     """samples/s of train.py's epoch loop, run in this process through its own main()."""
-    sys.path.insert(0, str(TRAINING))
-    import train
+    train = _train_script()
 
     for name, part in (("train", rows), ("val", rows[:BATCH])):
         (work / name).mkdir(parents=True, exist_ok=True)
@@ -80,19 +93,17 @@ def maas_train(rows: list[tuple[str, str]], threads: int, work: Path) -> float:
         "--output-data-dir",
         str(work / "out"),
     ]
-    train.train_one_epoch = timed_epoch
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            train.main(argv)
-    finally:
-        train.train_one_epoch = inner
+    with (
+        mock.patch.object(train, "train_one_epoch", timed_epoch),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        train.main(argv)
     return len(rows) / elapsed[0]
 
 
 def hf_train(rows: list[tuple[str, str]], threads: int, work: Path) -> float:
     """samples/s of a plain Trainer epoch on the same model, rows and hyperparameters."""
     import torch
-    from maas_models import _hf_offline, default_transformer_path
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -102,7 +113,9 @@ def hf_train(rows: list[tuple[str, str]], threads: int, work: Path) -> float:
         TrainingArguments,
     )
 
-    _hf_offline()
+    from maas_training.models import default_transformer_path, hf_offline
+
+    hf_offline()
     torch.set_num_threads(threads)
     path = default_transformer_path()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

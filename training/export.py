@@ -13,21 +13,21 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from maas_artifacts import ONNX_FILES, package  # noqa: E402
-from maas_backends import OnnxBackend, TorchBackend  # noqa: E402
-from maas_models import ScoreAndEmbed, load_model  # noqa: E402
-from torch import nn  # noqa: E402
+from maas_training.artifacts import ONNX_FILES, load_model, package
+from maas_training.backends import OnnxBackend, TorchBackend
+from maas_training.recipes import recipe_named
 
 
-def io_names(recipe: str) -> tuple[list[str], list[str]]:
-    inputs = ["input_ids", "lengths"] if recipe in ("text-lstm", "text-transformer") else ["input"]
-    outputs = ["anomaly_score", "embedding"] if recipe == "autoencoder" else ["logits"]
-    return inputs, outputs
+def io_names(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The graph's input names (by input kind) and output names (by the recipe's task)."""
+    inputs = ["input_ids", "lengths"] if config["input"]["kind"] == "text" else ["input"]
+    return inputs, list(recipe_named(config["recipe"]).task.output_names)
 
 
 def sample_inputs(config: dict, batch: int, seq_len: int, seed: int) -> list[np.ndarray]:
@@ -45,8 +45,8 @@ def sample_inputs(config: dict, batch: int, seq_len: int, seed: int) -> list[np.
 
 def export_onnx(model_dir: Path, opset: int = 17) -> Path:
     model, config = load_model(model_dir)
-    graph: nn.Module = ScoreAndEmbed(model) if config["recipe"] == "autoencoder" else model
-    in_names, out_names = io_names(config["recipe"])
+    graph = recipe_named(config["recipe"]).task.serving_graph(model)
+    in_names, out_names = io_names(config)
     dynamic = {
         "input_ids": {0: "batch", 1: "tokens"},
         "lengths": {0: "batch"},
@@ -76,7 +76,7 @@ def max_abs_diff(model_dir: Path, onnx_file: Path, batch: int = 5, seq_len: int 
     """Largest |torch - onnxruntime| over every output, on inputs shaped unlike the export's."""
     config = json.loads((model_dir / "config.json").read_text())
     inputs = sample_inputs(config, batch, seq_len, seed=1)
-    ref = TorchBackend(model_dir).run(inputs)
+    ref = TorchBackend.from_dir(model_dir).run(inputs)
     got = OnnxBackend(onnx_file).run(inputs)
     return max(float(np.abs(a - b).max()) for a, b in zip(ref, got, strict=True))
 
@@ -107,8 +107,8 @@ def quantize_onnx(model_dir: Path) -> Path:
 
 
 def cmd_quantize(model_dir: Path, data: str | None) -> dict:
-    from evaluate_model import score
-    from inference import model_fn
+    from maas_training.evaluate import score
+    from maas_training.serving import load
 
     fp32_model, _ = load_model(model_dir)
     report: dict = {
@@ -120,13 +120,15 @@ def cmd_quantize(model_dir: Path, data: str | None) -> dict:
     report["onnx_int8_bytes"] = int8_file.stat().st_size
     report["onnx_int8_max_abs_diff"] = max_abs_diff(model_dir, int8_file)
     if data:
-        loaded = model_fn(str(model_dir))
-        loaded.backend = TorchBackend(model_dir)
-        report.update({f"torch_fp32_{k}": v for k, v in score(loaded, data).items() if k != "rows"})
-        loaded.backend.model = quantize_torch(loaded.backend.model)
-        report.update({f"torch_int8_{k}": v for k, v in score(loaded, data).items() if k != "rows"})
-        loaded.backend = OnnxBackend(int8_file)
-        report.update({f"onnx_int8_{k}": v for k, v in score(loaded, data).items() if k != "rows"})
+        loaded = load(model_dir)
+        fp32 = TorchBackend.from_dir(model_dir)
+        for name, backend in (
+            ("torch_fp32", fp32),
+            ("torch_int8", TorchBackend(quantize_torch(fp32.model), loaded.task)),
+            ("onnx_int8", OnnxBackend(int8_file)),
+        ):
+            loaded.backend = backend
+            report.update({f"{name}_{k}": v for k, v in score(loaded, data).items() if k != "rows"})
     return report
 
 

@@ -16,26 +16,20 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import cast
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, from any cwd
+import torch
+from torch.nn.parallel import DistributedDataParallel
 
-import torch  # noqa: E402
-from maas_artifacts import write_model_dir  # noqa: E402
-from maas_checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from maas_data import epoch_batches  # noqa: E402
-from maas_metrics import format_line, sagemaker_names  # noqa: E402
-from maas_models import RECIPES  # noqa: E402
-from maas_recipes import Prepared, evaluate, loss_fn, prepare  # noqa: E402
-from maas_runtime import Runtime, progress, seed_epoch, start_runtime, stop_runtime  # noqa: E402
-from torch.nn.parallel import DistributedDataParallel  # noqa: E402
+from maas_training.artifacts import write_model_dir
+from maas_training.checkpoint import load_checkpoint, save_checkpoint
+from maas_training.data import epoch_batches
+from maas_training.metrics import format_line, sagemaker_names
+from maas_training.preparation import Prepared
+from maas_training.recipes import RECIPES, Recipe, prepare
+from maas_training.runtime import Runtime, progress, seed_epoch, start_runtime, stop_runtime
+from maas_training.tasks import Task
 
-# Defaults that differ by recipe; an explicit hyperparameter always wins.
-RECIPE_DEFAULTS = {
-    "image-cnn": {"lr": 3e-3, "dropout": 0.25, "hidden_dim": 64, "max_len": 50},
-    "text-lstm": {"lr": 3e-3, "dropout": 0.3, "hidden_dim": 64, "max_len": 50},
-    "text-transformer": {"lr": 5e-5, "hidden_dim": 64, "max_len": 64},
-    "autoencoder": {"lr": 2e-3, "dropout": 0.0, "hidden_dim": 128, "max_len": 50},
-}
 # Arguments that do not change what is computed, so a resumed run may change them.
 NOT_IN_FINGERPRINT = {
     "checkpoint_dir",
@@ -73,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     ckpt = "/opt/ml/checkpoints" if Path("/opt/ml/checkpoints").is_dir() else None
     # fmt: off
-    add("recipe", choices=RECIPES, help="which model to train")
+    add("recipe", choices=list(RECIPES), help="which model to train")
     add("epochs", type=int, default=10, help="passes over the training data")
     add("batch-size", type=int, default=64, help="examples per step on each process")
     add("lr", type=float, default=None, help="peak learning rate (default: per recipe)")
@@ -127,16 +121,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         hps_argv(os.environ.get("SM_HPS")) + list(sys.argv[1:] if argv is None else argv)
     )
     if not args.recipe:
-        parser.error("--recipe is required (image-cnn, text-lstm, text-transformer or autoencoder)")
+        *others, last = RECIPES
+        parser.error(f"--recipe is required ({', '.join(others)} or {last})")
     if not args.train:
         parser.error("no training data: pass --train DIR or set SM_CHANNEL_TRAIN")
-    for key, value in RECIPE_DEFAULTS[args.recipe].items():
+    for key, value in RECIPES[args.recipe].defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
 
 
-def make_optimizer(model: torch.nn.Module, args: argparse.Namespace, steps: int):
+def make_optimizer(
+    model: torch.nn.Module, args: argparse.Namespace, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     warmup = max(1, int(steps * args.warmup_fraction))
 
@@ -150,7 +147,16 @@ def make_optimizer(model: torch.nn.Module, args: argparse.Namespace, steps: int)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
 
-def train_one_epoch(rt: Runtime, args, model, data, optimizer, scheduler, epoch: int) -> float:
+def train_one_epoch(
+    rt: Runtime,
+    args: argparse.Namespace,
+    task: Task,
+    model: torch.nn.Module,
+    data: Prepared,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    epoch: int,
+) -> float:
     batches = epoch_batches(
         data.train, args.batch_size, args.seed, epoch, rt.rank, rt.world, shuffle=True
     )
@@ -161,7 +167,7 @@ def train_one_epoch(rt: Runtime, args, model, data, optimizer, scheduler, epoch:
     for idx in progress(batches, rt, args.progress, epoch + 1, every, lambda: float(total / count)):
         inputs, targets = data.train.batch(idx, rt.device)
         with rt.autocast():
-            loss = loss_fn(args.recipe, model, inputs, targets)
+            loss = task.loss(model, inputs, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip > 0:
@@ -173,8 +179,21 @@ def train_one_epoch(rt: Runtime, args, model, data, optimizer, scheduler, epoch:
     return rt.mean_across_ranks(total, count)
 
 
-def fit(rt: Runtime, args: argparse.Namespace, data: Prepared) -> dict:
+def stepping_module(rt: Runtime, args: argparse.Namespace, raw: torch.nn.Module) -> torch.nn.Module:
+    """What the training steps call: compiled when asked, wrapped in DDP across processes.
+    Checkpoints, evaluation and the saved model use `raw` itself."""
+    # torch.compile's annotations say Callable; given a module it returns one (OptimizedModule).
+    model = cast(torch.nn.Module, torch.compile(raw)) if args.compile else raw
+    if rt.world > 1:
+        model = DistributedDataParallel(
+            model, device_ids=[rt.local_rank] if rt.device.type == "cuda" else None
+        )
+    return model
+
+
+def fit(rt: Runtime, args: argparse.Namespace, recipe: Recipe, data: Prepared) -> dict:
     """The epoch loop with checkpoint and resume; returns the last epoch's metrics."""
+    task = recipe.task
     raw = data.model.to(rt.device)
     steps = args.epochs * len(
         epoch_batches(data.train, args.batch_size, args.seed, 0, rt.rank, rt.world, True)
@@ -191,18 +210,14 @@ def fit(rt: Runtime, args: argparse.Namespace, data: Prepared) -> dict:
     )
     if start:
         rt.log(f"resumed from {args.checkpoint_dir} after epoch {start}")
-    model = torch.compile(raw) if args.compile else raw
-    if rt.world > 1:
-        model = DistributedDataParallel(
-            model, device_ids=[rt.local_rank] if rt.device.type == "cuda" else None
-        )
+    model = stepping_module(rt, args, raw)
     metrics: dict = {}
     for epoch in range(start, args.epochs):
         seed_epoch(args.seed, epoch, rt.rank)
-        train_loss = train_one_epoch(rt, args, model, data, optimizer, scheduler, epoch)
+        train_loss = train_one_epoch(rt, args, task, model, data, optimizer, scheduler, epoch)
         metrics = {
             "train_loss": train_loss,
-            **evaluate(args.recipe, raw, data.val, 4 * args.batch_size, rt.device, rt.autocast),
+            **task.validate(raw, data.val, 4 * args.batch_size, rt.device, rt.autocast),
         }
         rt.log(format_line({"epoch": epoch + 1}, metrics))
         if rt.is_writer and args.checkpoint_dir:
@@ -219,7 +234,7 @@ def fit(rt: Runtime, args: argparse.Namespace, data: Prepared) -> dict:
             rt.log(f"stopping after epoch {epoch + 1} as --stop-after-epoch asks")
             return {"stopped_after_epoch": epoch + 1}
     if not metrics:  # every epoch was already in the checkpoint
-        metrics = evaluate(args.recipe, raw, data.val, 4 * args.batch_size, rt.device, rt.autocast)
+        metrics = task.validate(raw, data.val, 4 * args.batch_size, rt.device, rt.autocast)
     return metrics
 
 
@@ -247,12 +262,13 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     rt = start_runtime(args.precision)
     try:
-        data = prepare(args)
+        recipe = RECIPES[args.recipe]
+        data = prepare(recipe, args)
         rt.log(
             f"recipe={args.recipe} train_rows={len(data.train)} val_rows={len(data.val)} "
             f"device={rt.device} world_size={rt.world} bf16={rt.bf16}"
         )
-        metrics = fit(rt, args, data)
+        metrics = fit(rt, args, recipe, data)
         if "stopped_after_epoch" not in metrics:
             save_outputs(rt, args, data, metrics)
         rt.barrier()

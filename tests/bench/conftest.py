@@ -4,17 +4,10 @@ moto's S3 with the SageMaker emulator in front of it."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-TRAINING = REPO / "training"
-sys.path.insert(0, str(TRAINING))  # training/ is a folder of sibling modules
-sys.path.insert(0, str(REPO))  # bench/ is a folder at the repo root, not an installed package
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_sentences.py, beside this file
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +22,15 @@ def minilm_dir(tmp_path_factory) -> Path:
     model's size, so that differences show in the probabilities), plus model.onnx and
     model.int8.onnx written by export.py."""
     import torch
+
     from export import quantize_onnx
-    from maas_artifacts import write_model_dir
-    from maas_models import (
+    from maas_training.artifacts import write_model_dir
+    from maas_training.models import (
         default_transformer_path,
         load_pretrained_transformer,
         model_config_dict,
     )
-    from maas_text import HFTokenizer
+    from maas_training.text import HFTokenizer
 
     torch.manual_seed(0)
     path = default_transformer_path()

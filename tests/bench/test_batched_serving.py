@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_sentences import SENTENCES
+
+from tests.bench.sentences import SENTENCES
 
 pytestmark = pytest.mark.slow
 
@@ -82,9 +83,9 @@ def test_worker_batcher_joins_concurrent_requests_and_answers_as_one_by_one(torc
 
 def test_emulator_endpoint_with_batching_answers_as_one_without(emulator, torch_only_dir, tmp_path):
     import boto3
-    from export import package
 
     from bench.adaptive_batching import BUCKET, deploy, signed_client, wait_in_service
+    from maas_training.artifacts import package
 
     sm = signed_client("sagemaker", emulator.url, None)
     runtime = signed_client("sagemaker-runtime", emulator.url, None)

@@ -18,7 +18,8 @@ import json
 
 import numpy as np
 import pytest
-from bench_sentences import SENTENCES
+
+from tests.bench.sentences import SENTENCES
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +34,9 @@ def load(model_dir, backend: str, monkeypatch):
 
 
 def logits(model, texts: list[str]) -> np.ndarray:
-    from inference import _run_texts
+    from maas_training.serving import run_texts
 
-    return _run_texts(model, texts)[0]
+    return run_texts(model, texts)[0]
 
 
 def predictions(model, texts: list[str]) -> list[dict]:

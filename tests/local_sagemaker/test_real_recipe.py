@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -23,17 +22,11 @@ from emulator_helpers import (
 )
 
 from maas_local.sagemaker import serve
+from maas_training.prepare_digits import write_digits
 
 pytestmark = pytest.mark.slow
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
-
-
-def load_prepare_digits():
-    spec = importlib.util.spec_from_file_location("prepare_digits", TRAINING / "prepare_digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +52,7 @@ def clients(moto_url, sink, tmp_path_factory):
 
 def test_image_cnn_trains_deploys_and_predicts_held_out_digits(clients, s3, tmp_path):
     sm, runtime = clients
-    load_prepare_digits().write_digits(tmp_path)
+    write_digits(tmp_path)
     prefix = f"digits/{unique('set')}"
     for channel in ("train", "validation"):
         data = (tmp_path / channel / "digits.npz").read_bytes()

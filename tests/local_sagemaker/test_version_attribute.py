@@ -69,9 +69,8 @@ def test_output_fn_sets_the_header_through_the_toolkits_context(inference, monke
 
 def tiny_model_archive(tmp_path: Path) -> bytes:
     """An untrained image-cnn in the repo's model.tar.gz layout, served by its inference.py."""
-    sys.path.insert(0, str(TRAINING))
-    from maas_artifacts import package, write_model_dir
-    from maas_models import ImageCNN, ImageCNNConfig, model_config_dict
+    from maas_training.artifacts import package, write_model_dir
+    from maas_training.models import ImageCNN, ImageCNNConfig, model_config_dict
 
     model = ImageCNN(ImageCNNConfig(1, 8, 8, 3, base_channels=4, dropout=0.0)).eval()
     config = {

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_helpers import SST2_TSV, TINY, TRAINING, run_train  # noqa: E402
-
-sys.path.insert(0, str(TRAINING))  # training/ is a folder of sibling modules, as in /opt/ml/code
+from tests.training.support import SST2_TSV, TINY, run_train
 
 # Tiny models on a shared 2-core machine: one thread per process avoids OpenMP spin contention
 # (5x faster here). Subprocesses inherit it.
@@ -46,7 +42,7 @@ def _no_sagemaker_env(monkeypatch):
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory) -> Path:
     """sklearn's digits as train/validation/test .npz channels."""
-    from prepare_digits import write_digits
+    from maas_training.prepare_digits import write_digits
 
     out = tmp_path_factory.mktemp("digits")
     write_digits(out)

@@ -1,31 +1,26 @@
-"""Run by the tests in a fresh interpreter: loads each extracted model.tar.gz the way SageMaker
-does (code/ on sys.path, model_fn on the extracted folder) and answers the requests given."""
+"""Run by the tests in a fresh interpreter whose PYTHONPATH is one extracted model.tar.gz's
+code/, as SageMaker's serving container puts code/ on sys.path. Loads the model with its own
+inference.py (model_fn on the extracted folder) and answers the requests given on stdin."""
 
 import base64
 import json
 import sys
 
-cases = json.loads(sys.stdin.read())
-answers = []
-loaded = {}
-for case in cases:
-    root = case["model_dir"]
-    if root not in loaded:
-        for name in [m for m in sys.modules if m == "inference" or m.startswith("maas_")]:
-            del sys.modules[name]
-        sys.path.insert(0, f"{root}/code")
-        import inference
+import inference
+import maas_training
 
-        loaded[root] = (inference, inference.model_fn(root))
-        sys.path.remove(f"{root}/code")
-    module, model = loaded[root]
+job = json.loads(sys.stdin.read())
+model = inference.model_fn(job["model_dir"])
+answers = []
+for case in job["cases"]:
     body = base64.b64decode(case["body"])
     try:
-        data = module.input_fn(body, case["content_type"])
+        data = inference.input_fn(body, case["content_type"])
         answers.append(
             {
-                "body": module.output_fn(module.predict_fn(data, model), "application/json"),
-                "module_file": module.__file__,
+                "body": inference.output_fn(inference.predict_fn(data, model), "application/json"),
+                "module_file": inference.__file__,
+                "package_file": maas_training.__file__,
                 "backend": model.backend.name,
             }
         )

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from maas_codecs import InvalidInputError, UnsupportedContentTypeError
+
+from maas_training.protocol import InvalidInputError, UnsupportedContentTypeError
 
 GOOD_IMAGE = np.zeros((1, 8, 8)).tolist()
 

@@ -6,8 +6,9 @@ import json
 import socket
 
 import pytest
-from maas_metrics import parse_line
-from training_helpers import TRAINING, run_python, train_argv
+
+from maas_training.metrics import parse_line
+from tests.training.support import TRAINING, run_python, train_argv
 
 
 def free_port() -> int:

@@ -48,8 +48,8 @@ def test_onnx_backend_answers_like_pytorch_on_real_data(
     recipe, onnx_dirs, digits, sst2, monkeypatch
 ):
     import export
-    from evaluate_model import model_outputs
     from inference import model_fn
+    from maas_training.evaluate import model_outputs
 
     model_dir = onnx_dirs[recipe]
     if not (model_dir / "model.onnx").exists():
@@ -132,7 +132,7 @@ def test_package_with_onnx_serves_with_onnxruntime_after_extraction(
 
 @pytest.mark.slow
 def test_backend_choice_follows_maas_inference_backend(trained, onnx_dirs, monkeypatch):
-    from maas_backends import choose_backend
+    from maas_training.backends import choose_backend
 
     monkeypatch.setenv("MAAS_INFERENCE_BACKEND", "onnx")
     with pytest.raises(FileNotFoundError, match="model.onnx"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from maas_metrics import parse_line
-from training_helpers import TINY, run_train
+
+from maas_training.metrics import parse_line
+from tests.training.support import TINY, run_train
 
 
 def epoch_metrics(stdout: str) -> list[dict[str, float]]:
@@ -36,8 +37,8 @@ def test_recipe_trains_and_its_loss_falls(recipe, digits, sst2, tmp_path, capsys
 
 @pytest.mark.slow
 def test_digits_cnn_learns_to_classify(trained, digits):
-    from evaluate_model import score
     from inference import model_fn
+    from maas_training.evaluate import score
 
     result = score(model_fn(str(trained["image-cnn"])), digits / "test")
     assert result["rows"] == 359

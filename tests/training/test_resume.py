@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 import torch
-from maas_checkpoint import CHECKPOINT_FILE, CheckpointMismatchError
-from maas_safetensors import load_file
-from training_helpers import PYTHON, TINY, TRAINING, run_train, train_argv
+
+from maas_training.checkpoint import CHECKPOINT_FILE, CheckpointMismatchError
+from maas_training.weights import load_file
+from tests.training.support import PYTHON, TINY, TRAINING, run_train, train_argv
 
 
 def assert_same_weights(a, b) -> None:

@@ -7,8 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
-from maas_metrics import format_line, metric_definitions, parse_line, roc_auc
-from training_helpers import TRAINING, run_python
+
+from maas_training.metrics import format_line, metric_definitions, parse_line, roc_auc
+from maas_training.recipes import RECIPES
+from tests.training.support import TRAINING, run_python
 
 
 def test_hyperparameters_come_from_sm_hps_and_argv_wins(monkeypatch, tmp_path):
@@ -35,7 +37,7 @@ def test_hyperparameters_come_from_sm_hps_and_argv_wins(monkeypatch, tmp_path):
         False,
         str(tmp_path),
     )
-    assert args.lr == train.RECIPE_DEFAULTS["text-lstm"]["lr"]
+    assert args.lr == RECIPES["text-lstm"].defaults["lr"]
 
 
 def test_unknown_hyperparameter_is_refused(monkeypatch, tmp_path):
@@ -76,7 +78,7 @@ def test_roc_auc_matches_scikit_learn_with_ties():
 
 
 def test_tsv_reader_skips_the_header_and_orders_numeric_labels(tmp_path):
-    from maas_data import read_tsv, sorted_labels
+    from maas_training.data import read_tsv, sorted_labels
 
     (tmp_path / "a.tsv").write_text("label\tsentence\n10\tten\n2\ttwo\tand a tab\n\n")
     labels, texts = read_tsv(tmp_path)
@@ -139,7 +141,8 @@ def test_failing_run_exits_non_zero_and_says_why_on_its_last_stderr_line(tmp_pat
 def test_safetensors_files_interchange_with_the_safetensors_package(dtype, tmp_path):
     import safetensors.torch as official
     import torch
-    from maas_safetensors import load_file, save_file
+
+    from maas_training.weights import load_file, save_file
 
     t = {
         "w": (torch.randn(3, 5) * 4).to(getattr(torch, dtype)),

@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from maas_artifacts import package
-from training_helpers import run_python
 
-HERE = __import__("pathlib").Path(__file__).resolve().parent
+from maas_training.artifacts import package
+from tests.training.support import run_python
+
+HERE = Path(__file__).resolve().parent
 TEXTS = [
     "a gorgeous , witty , seductive movie .",
     "dull",
@@ -73,38 +76,42 @@ def rows(answer: dict) -> list[dict]:
     return [{k: v[i] for k, v in cols.items()} for i in range(len(next(iter(cols.values()))))]
 
 
+def serve_in_fresh_process(extracted: Path, requests: dict[str, tuple[str, bytes]]) -> list:
+    """The answers of a fresh interpreter that has only the model's code/ on its path."""
+    job = {
+        "model_dir": str(extracted),
+        "cases": [
+            {"content_type": ctype, "body": base64.b64encode(body).decode()}
+            for ctype, body in requests.values()
+        ],
+    }
+    env = {**os.environ, "PYTHONPATH": str(extracted / "code")}
+    # -s: no user site; -P: neither this script's folder nor the cwd goes first on sys.path.
+    script = str(HERE / "serve_in_fresh_process.py")
+    result = run_python(["-s", "-P", script], input=json.dumps(job), cwd=extracted, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
 @pytest.mark.slow
 def test_every_content_type_round_trips_through_model_tar_gz_in_a_fresh_process(
     trained, digits, tmp_path
 ):
     x = np.load(digits / "test" / "digits.npz")["x"][:4]
-    cases, expect = [], []
+    by_recipe: dict[str, list[list[dict]]] = {}
     for recipe, model_dir in trained.items():
         extracted = tmp_path / recipe
         with tarfile.open(package(model_dir, tmp_path / f"{recipe}.tar.gz")) as tar:
             tar.extractall(extracted, filter="data")
         requests = text_requests(TEXTS) if recipe == "text-lstm" else image_requests(x)
-        for kind, (ctype, body) in requests.items():
-            cases.append(
-                {
-                    "model_dir": str(extracted),
-                    "content_type": ctype,
-                    "body": base64.b64encode(body).decode(),
-                }
-            )
-            expect.append((recipe, kind, extracted))
-    result = run_python(
-        ["-I", str(HERE / "serve_in_fresh_process.py")], input=json.dumps(cases), cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answers = json.loads(result.stdout)
-
-    by_recipe: dict[str, list[list[dict]]] = {}
-    for (recipe, kind, extracted), answer in zip(expect, answers, strict=True):
-        assert "error" not in answer, (recipe, kind, answer)
-        assert answer["module_file"].startswith(str(extracted / "code"))  # the tarball's own code
-        assert answer["backend"] == "torch"
-        by_recipe.setdefault(recipe, []).append(rows(answer))
+        answers = serve_in_fresh_process(extracted, requests)
+        for kind, answer in zip(requests, answers, strict=True):
+            assert "error" not in answer, (recipe, kind, answer)
+            code = str(extracted / "code")
+            assert answer["module_file"].startswith(code)  # the tarball's own inference.py
+            assert answer["package_file"].startswith(code)  # and its own maas_training
+            assert answer["backend"] == "torch"
+            by_recipe.setdefault(recipe, []).append(rows(answer))
     for recipe, variants in by_recipe.items():
         first = variants[0]
         assert len(first) == 4

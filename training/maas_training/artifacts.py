@@ -6,54 +6,66 @@ import json
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import torch
-from maas_safetensors import save_model
+from torch import nn
 
-HERE = Path(__file__).resolve().parent
-# inference.py and every module it imports: the model's code/ folder is self-contained.
-INFERENCE_MODULES = (
-    "inference.py",
-    "maas_backends.py",
-    "maas_codecs.py",
-    "maas_models.py",
-    "maas_safetensors.py",
-    "maas_text.py",
-)
+from maas_training.recipes import Recipe, recipe_named
+from maas_training.text import HFTokenizer, WordVocab
+from maas_training.weights import load_model as load_weights
+from maas_training.weights import save_model
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The serving container imports code/inference.py, with code/ on sys.path; inference.py sits
+# beside this package (as train.py does) and imports it, so code/ gets both, whole.
+ENTRY_POINT = PACKAGE_DIR.parent / "inference.py"
 ONNX_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 FORMAT_VERSION = 1
 
 
-def requirements(recipe: str, with_onnx: bool) -> list[str]:
+def requirements(recipe: Recipe, with_onnx: bool) -> list[str]:
     """Packages beyond torch and numpy, which every SageMaker PyTorch container has.
 
     The image recipes need nothing more, so they serve in network-isolated containers where
     pip cannot reach an index. Extras here must be preinstalled in the image or reachable.
     """
-    reqs: list[str] = []
-    if recipe == "text-transformer":
-        reqs += ["transformers>=4.44", "tokenizers>=0.19"]
+    reqs = list(recipe.requirements)
     if with_onnx:
         reqs.append("onnxruntime>=1.19")
     return reqs
 
 
-def write_code(model_dir: Path, recipe: str, with_onnx: bool = False) -> None:
+def write_code(model_dir: Path, recipe: Recipe, with_onnx: bool = False) -> None:
+    """code/: inference.py, this whole package (no list of modules to keep), requirements.txt."""
+    if not ENTRY_POINT.is_file():  # an installed copy of the package, away from training/
+        raise FileNotFoundError(f"{ENTRY_POINT} not found: code/ needs the package's inference.py")
     code = model_dir / "code"
     code.mkdir(parents=True, exist_ok=True)
-    for name in INFERENCE_MODULES:
-        shutil.copy2(HERE / name, code / name)
+    shutil.copy2(ENTRY_POINT, code / ENTRY_POINT.name)
+    package_copy = code / PACKAGE_DIR.name
+    shutil.rmtree(package_copy, ignore_errors=True)  # a re-packaged model gets today's code alone
+    shutil.copytree(PACKAGE_DIR, package_copy, ignore=shutil.ignore_patterns("__pycache__"))
     reqs = requirements(recipe, with_onnx)
     lines = reqs or ["# nothing beyond torch and numpy, which the serving container has"]
     (code / "requirements.txt").write_text("\n".join(lines) + "\n")
 
 
+def load_model(model_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuilds the trained module from model.safetensors + config.json, in eval mode."""
+    model_dir = Path(model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    model = recipe_named(config["recipe"]).build(config["model_config"])
+    load_weights(model, model_dir / "model.safetensors")
+    return model.eval(), config
+
+
 def write_model_dir(
     model_dir: str | Path,
-    model: torch.nn.Module,
-    config: dict,
-    text_encoder=None,
-    metrics: dict | None = None,
+    model: nn.Module,
+    config: dict[str, Any],
+    text_encoder: WordVocab | HFTokenizer | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> Path:
     """Weights (safetensors), config.json, tokenizer files and code/: a deployable folder."""
     model_dir = Path(model_dir)
@@ -72,7 +84,7 @@ def write_model_dir(
     if text_encoder is not None:
         target = model_dir / config["input"]["tokenizer"]
         text_encoder.save(target)
-    write_code(model_dir, config["recipe"])
+    write_code(model_dir, recipe_named(config["recipe"]))
     return model_dir
 
 
@@ -90,7 +102,7 @@ def package(model_dir: str | Path, out: str | Path, onnx: str = "none") -> Path:
                 f"{model_dir / ONNX_FILES[kind]} does not exist; run export.py {step} first"
             )
     config = json.loads((model_dir / "config.json").read_text())
-    write_code(model_dir, config["recipe"], with_onnx=bool(wanted))
+    write_code(model_dir, recipe_named(config["recipe"]), with_onnx=bool(wanted))
     skip = {ONNX_FILES[k] for k in ONNX_FILES if k not in wanted}
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w:gz") as tar:

@@ -1,4 +1,4 @@
-"""Sentences the fast-path tests send. (Named uniquely: the tests import it.)"""
+"""Sentences the fast-path tests send."""
 
 # Short sentences of very different lengths, so batches pad and length buckets differ.
 SENTENCES = [

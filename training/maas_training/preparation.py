@@ -1,4 +1,4 @@
-"""Per-recipe stages: load the channels, build the model, compute the loss, evaluate."""
+"""Per recipe: read the channels into tensors and build a freshly initialised model."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from maas_data import (
+from torch import nn
+
+from maas_training.data import (
     DataError,
     TensorData,
     encode_labels,
@@ -18,8 +19,7 @@ from maas_data import (
     read_tsv,
     sorted_labels,
 )
-from maas_metrics import roc_auc
-from maas_models import (
+from maas_training.models import (
     AutoEncoder,
     AutoEncoderConfig,
     ImageCNN,
@@ -28,10 +28,8 @@ from maas_models import (
     TextLSTMConfig,
     default_transformer_path,
     load_pretrained_transformer,
-    model_config_dict,
 )
-from maas_text import HFTokenizer, WordVocab, pad
-from torch import nn
+from maas_training.text import HFTokenizer, WordVocab, pad
 
 
 @dataclass
@@ -117,22 +115,35 @@ def _texts(args: argparse.Namespace) -> tuple[list, list, list, list]:
     return [y[i] for i in tr], [t[i] for i in tr], yv, tv
 
 
-def prepare_text(args: argparse.Namespace) -> Prepared:
+def prepare_text_lstm(args: argparse.Namespace) -> Prepared:
     y, t, yv, tv = _texts(args)
     labels = sorted_labels(y)
-    encoder: WordVocab | HFTokenizer
-    if args.recipe == "text-lstm":
-        encoder = WordVocab.build(t, args.vocab_size, args.min_freq, args.max_len)
-        cfg = TextLSTMConfig(
-            len(encoder.itos), len(labels), args.embed_dim, args.hidden_dim, args.dropout
-        )
-        model: nn.Module = TextLSTM(cfg)
-        spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "vocab.json"}
-    else:
-        path = args.pretrained_path or default_transformer_path()
-        encoder = HFTokenizer(path, args.max_len)
-        model = load_pretrained_transformer(path, labels)
-        spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "tokenizer"}
+    vocab = WordVocab.build(t, args.vocab_size, args.min_freq, args.max_len)
+    cfg = TextLSTMConfig(
+        len(vocab.itos), len(labels), args.embed_dim, args.hidden_dim, args.dropout
+    )
+    spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "vocab.json"}
+    return _text_prepared((y, t, yv, tv), labels, vocab, TextLSTM(cfg), spec)
+
+
+def prepare_text_transformer(args: argparse.Namespace) -> Prepared:
+    y, t, yv, tv = _texts(args)
+    labels = sorted_labels(y)
+    path = args.pretrained_path or default_transformer_path()
+    tokenizer = HFTokenizer(path, args.max_len)
+    model = load_pretrained_transformer(path, labels)
+    spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "tokenizer"}
+    return _text_prepared((y, t, yv, tv), labels, tokenizer, model, spec)
+
+
+def _text_prepared(
+    rows: tuple[list, list, list, list],
+    labels: list,
+    encoder: WordVocab | HFTokenizer,
+    model: nn.Module,
+    spec: dict[str, Any],
+) -> Prepared:
+    y, t, yv, tv = rows
 
     def tensors(texts: list[str], ys: list) -> TensorData:
         ids, lengths = pad(encoder.encode(texts), encoder.pad_id)
@@ -144,55 +155,3 @@ def prepare_text(args: argparse.Namespace) -> Prepared:
     return Prepared(
         tensors(t, y), tensors(tv, yv), model, {"labels": labels, "input": spec}, encoder
     )
-
-
-def prepare(args: argparse.Namespace) -> Prepared:
-    """Loads the data and builds a freshly initialised model for `args.recipe`."""
-    torch.manual_seed(args.seed)  # the initial weights depend on the seed alone
-    if args.recipe == "image-cnn":
-        p = prepare_image_cnn(args)
-    elif args.recipe == "autoencoder":
-        p = prepare_autoencoder(args)
-    else:
-        p = prepare_text(args)
-    if len(p.train) == 0 or len(p.val) == 0:
-        raise DataError(f"need training and validation rows, got {len(p.train)} and {len(p.val)}")
-    p.config = {"recipe": args.recipe, "model_config": model_config_dict(p.model), **p.config}
-    return p
-
-
-def loss_fn(
-    recipe: str, model: nn.Module, inputs: tuple[torch.Tensor, ...], targets: torch.Tensor
-) -> torch.Tensor:
-    if recipe == "autoencoder":
-        x = inputs[0]  # (B, C, H, W)
-        return F.mse_loss(model(x).float(), x)
-    return F.cross_entropy(model(*inputs).float(), targets)
-
-
-@torch.no_grad()
-def evaluate(
-    recipe: str, model: nn.Module, data: TensorData, batch_size: int, device, autocast
-) -> dict:
-    """Validation metrics keyed as the log lines name them: val_loss, val_accuracy, val_roc_auc."""
-    was_training = model.training
-    model.eval()
-    losses, hits, scores = [], 0, []
-    for idx in torch.arange(len(data)).split(batch_size):
-        inputs, targets = data.batch(idx, device)
-        with autocast():
-            if recipe == "autoencoder":
-                score, _ = model.score_and_embed(inputs[0])
-                scores.append(score.float().cpu())
-                continue
-            logits = model(*inputs).float()
-        losses.append(F.cross_entropy(logits, targets, reduction="sum").item())
-        hits += int((logits.argmax(1) == targets).sum())
-    model.train(was_training)
-    if recipe != "autoencoder":
-        return {"val_loss": sum(losses) / len(data), "val_accuracy": hits / len(data)}
-    s, flags = torch.cat(scores).numpy(), data.targets.numpy()
-    out = {"val_loss": float(s[flags == 0].mean())}
-    if 0 < flags.sum() < len(flags):
-        out["val_roc_auc"] = roc_auc(s, flags)
-    return out

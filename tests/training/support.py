@@ -1,4 +1,4 @@
-"""Helpers shared by the training tests (conftest.py puts this folder on sys.path)."""
+"""Helpers shared by the training tests."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Writes scikit-learn's 8x8 digits as train/validation/test channels of .npz files.
 
-    python training/prepare_digits.py --out data/digits
+    python -m maas_training.prepare_digits --out data/digits
 
 Each split holds x (N, 1, 8, 8) float32 scaled to [0, 1] and y (N,) int64, stratified and seeded.
 """

@@ -1,6 +1,6 @@
 """Scores a trained model dir on a data channel through the serving code path.
 
-    python training/evaluate_model.py --model-dir model --data data/digits/test
+    python -m maas_training.evaluate --model-dir model --data data/digits/test
 
 Classifiers report test_accuracy; the autoencoder reports test_roc_auc with its anomaly class.
 """
@@ -9,37 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from inference import LoadedModel, _run_images, _run_texts, model_fn  # noqa: E402
-from maas_data import encode_labels, read_npz, read_tsv  # noqa: E402
-from maas_metrics import roc_auc  # noqa: E402
+from maas_training.data import read_npz, read_tsv
+from maas_training.serving import LoadedModel, load, run_images, run_texts
 
 
 def model_outputs(model: LoadedModel, channel: str | Path) -> tuple[list[np.ndarray], list]:
     """The backend's raw outputs (logits, or score + embedding) and the data's own labels."""
     if model.config["input"]["kind"] == "text":
         labels, texts = read_tsv(channel)
-        return _run_texts(model, texts), labels
+        return run_texts(model, texts), labels
     x, y = read_npz(channel)
-    return _run_images(model, x), [] if y is None else list(y)
+    return run_images(model, x), [] if y is None else list(y)
 
 
 def score(model: LoadedModel, channel: str | Path) -> dict[str, float]:
-    cols, labels = model_outputs(model, channel)
-    config = model.config
-    if config["recipe"] == "autoencoder":
-        anomaly = config.get("anomaly_class")
-        if anomaly is None or not labels:
-            return {"mean_anomaly_score": float(cols[0].mean())}
-        flags = np.array([str(v) == anomaly for v in labels])
-        return {"roc_auc": roc_auc(cols[0], flags), "rows": float(len(flags))}
-    targets = encode_labels(labels, config["labels"])
-    return {"accuracy": float((cols[0].argmax(1) == targets).mean()), "rows": float(len(targets))}
+    outputs, labels = model_outputs(model, channel)
+    return model.task.score(outputs, labels, model.config)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     a = parse_args()
-    result = score(model_fn(a.model_dir), a.data)
+    result = score(load(a.model_dir), a.data)
     print(" ".join(f"test_{k}={v:.6g}" for k, v in result.items()), flush=True)
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=2))

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-DEFINITIONS_FILE = Path(__file__).with_name("metric_definitions.json")
+# Beside train.py, not in this package: infra, the handlers' environment and the local stack
+# read it there as SageMaker's MetricDefinitions, and serving has no use for it.
+DEFINITIONS_FILE = Path(__file__).resolve().parents[1] / "metric_definitions.json"
 
 # Log-line key -> SageMaker metric name (the names in metric_definitions.json).
 METRIC_NAMES = {

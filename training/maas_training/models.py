@@ -1,4 +1,4 @@
-"""The four model recipes as plain nn.Modules, and how to rebuild one from a model dir.
+"""The recipes' models as plain nn.Modules with @dataclass configs.
 
 Every classifier takes its inputs as tensors and returns logits:
   image-cnn         forward(x (B, C, H, W) float)            -> logits (B, K)
@@ -9,17 +9,17 @@ The autoencoder returns its reconstruction, and `score_and_embed` gives the serv
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-RECIPES = ("image-cnn", "text-lstm", "text-transformer", "autoencoder")
-TEXT_RECIPES = ("text-lstm", "text-transformer")
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @dataclass
@@ -112,7 +112,7 @@ class TextLSTM(nn.Module):
 class TextTransformer(nn.Module):
     """Wraps a Hugging Face sequence classifier so it takes (ids, lengths) like TextLSTM."""
 
-    def __init__(self, hf_model: nn.Module):
+    def __init__(self, hf_model: PreTrainedModel):
         super().__init__()
         self.hf = hf_model
 
@@ -208,7 +208,7 @@ def default_transformer_path() -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
-def _hf_offline() -> None:
+def hf_offline() -> None:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -221,7 +221,7 @@ def _hf_offline() -> None:
 
 def load_pretrained_transformer(path: str, labels: list) -> TextTransformer:
     """Loads a local checkpoint with a fresh classification head; never reaches a hub."""
-    _hf_offline()
+    hf_offline()
     from transformers import AutoModelForSequenceClassification
 
     hf = AutoModelForSequenceClassification.from_pretrained(
@@ -234,39 +234,20 @@ def load_pretrained_transformer(path: str, labels: list) -> TextTransformer:
     return TextTransformer(hf)
 
 
-def model_config_dict(model: nn.Module) -> dict:
-    """What config.json records so that `build_model` can rebuild the same architecture."""
+def model_config_dict(model: nn.Module) -> dict[str, Any]:
+    """What config.json records so that a recipe's `build` can rebuild the same architecture."""
     if isinstance(model, TextTransformer):
         return model.hf.config.to_dict()
-    return asdict(model.cfg)
+    if isinstance(model, ImageCNN | TextLSTM | AutoEncoder):
+        return asdict(model.cfg)
+    raise TypeError(f"{type(model).__name__} is not one of the recipes' models")
 
 
-def build_model(recipe: str, model_config: dict) -> nn.Module:
-    """Builds an untrained module of the recipe's architecture from its config dict."""
-    if recipe == "image-cnn":
-        m: nn.Module = ImageCNN(ImageCNNConfig(**model_config))
-    elif recipe == "text-lstm":
-        m = TextLSTM(TextLSTMConfig(**model_config))
-    elif recipe == "autoencoder":
-        m = AutoEncoder(AutoEncoderConfig(**model_config))
-    elif recipe == "text-transformer":
-        _hf_offline()
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+def build_transformer(model_config: dict[str, Any]) -> TextTransformer:
+    """An untrained Hugging Face classifier of the architecture config.json records."""
+    hf_offline()
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        cfg = dict(model_config)
-        hf_cfg = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-        return TextTransformer(AutoModelForSequenceClassification.from_config(hf_cfg))
-    else:
-        raise ValueError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
-    return m
-
-
-def load_model(model_dir: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuilds the trained module from model.safetensors + config.json, in eval mode."""
-    from maas_safetensors import load_model as load_weights
-
-    model_dir = Path(model_dir)
-    config = json.loads((model_dir / "config.json").read_text())
-    model = build_model(config["recipe"], config["model_config"])
-    load_weights(model, model_dir / "model.safetensors")
-    return model.eval(), config
+    cfg = dict(model_config)
+    hf_cfg = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    return TextTransformer(AutoModelForSequenceClassification.from_config(hf_cfg))

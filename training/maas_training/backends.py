@@ -15,6 +15,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
+
+from maas_training.artifacts import load_model
+from maas_training.recipes import recipe_named
+from maas_training.tasks import Task
 
 BACKEND_ENV = "MAAS_INFERENCE_BACKEND"
 CHOICES = ("auto", "torch", "onnx", "onnx-int8")
@@ -23,21 +29,20 @@ CHOICES = ("auto", "torch", "onnx", "onnx-int8")
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model_dir: Path):
-        from maas_models import load_model
+    def __init__(self, model: nn.Module, task: Task):
+        self.model = model  # in eval mode
+        self.graph = task.serving_graph(model)
 
-        self.model, config = load_model(model_dir)  # already in eval mode
-        self.autoencoder = config["recipe"] == "autoencoder"
+    @classmethod
+    def from_dir(cls, model_dir: Path) -> TorchBackend:
+        model, config = load_model(model_dir)
+        return cls(model, recipe_named(config["recipe"]).task)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        import torch
-
         with torch.inference_mode():
-            tensors = [torch.from_numpy(a) for a in inputs]
-            if self.autoencoder:
-                score, z = self.model.score_and_embed(*tensors)
-                return [score.numpy(), z.numpy()]
-            return [self.model(*tensors).float().numpy()]
+            out = self.graph(*(torch.from_numpy(a) for a in inputs))
+            outputs = out if isinstance(out, tuple) else (out,)
+            return [o.float().numpy() for o in outputs]
 
 
 class OnnxBackend:
@@ -71,7 +76,7 @@ def choose_backend(model_dir: str | Path) -> TorchBackend | OnnxBackend:
     if choice == "torch" or (
         choice == "auto" and (onnx_file is None or not _onnxruntime_available())
     ):
-        return TorchBackend(model_dir)
+        return TorchBackend.from_dir(model_dir)
     if onnx_file is None:
         raise FileNotFoundError(
             f"{BACKEND_ENV}={choice} but {model_dir} holds no "

@@ -6,7 +6,7 @@ import contextlib
 import os
 import random
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,9 +97,9 @@ def progress(
 
 
 def _with_lines(
-    batches: Iterable, rt: Runtime, epoch: int, log_every: int, loss_of: Callable[[], float]
+    batches: Sequence, rt: Runtime, epoch: int, log_every: int, loss_of: Callable[[], float]
 ) -> Iterator:
-    n = len(batches)  # type: ignore[arg-type]
+    n = len(batches)
     for i, b in enumerate(batches):
         yield b
         if rt.is_writer and log_every > 0 and (i + 1) % log_every == 0 and i + 1 < n:

@@ -1,0 +1,100 @@
+"""The recipes, by the name `--recipe` takes: the one place that tells them apart.
+
+A recipe carries all that differs between models: how its channels are read and its fresh
+model built (`prepare`), how config.json's `model_config` rebuilds its architecture (`build`),
+what the model computes (`task`: loss, metrics, serving outputs), the hyperparameter defaults
+that differ by recipe, and what its serving container needs beyond torch and numpy. The rest
+of the code asks the recipe object and never compares names.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from maas_training.data import DataError
+from maas_training.models import (
+    AutoEncoder,
+    AutoEncoderConfig,
+    ImageCNN,
+    ImageCNNConfig,
+    TextLSTM,
+    TextLSTMConfig,
+    build_transformer,
+    model_config_dict,
+)
+from maas_training.preparation import (
+    Prepared,
+    prepare_autoencoder,
+    prepare_image_cnn,
+    prepare_text_lstm,
+    prepare_text_transformer,
+)
+from maas_training.tasks import ANOMALY_DETECTION, CLASSIFICATION, Task
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    task: Task
+    prepare: Callable[[argparse.Namespace], Prepared]
+    build: Callable[[dict[str, Any]], nn.Module]
+    defaults: Mapping[str, float]  # used where the hyperparameter was not given
+    requirements: tuple[str, ...] = ()  # code/requirements.txt: serving needs beyond torch, numpy
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe(
+            name="image-cnn",
+            task=CLASSIFICATION,
+            prepare=prepare_image_cnn,
+            build=lambda cfg: ImageCNN(ImageCNNConfig(**cfg)),
+            defaults={"lr": 3e-3, "dropout": 0.25, "hidden_dim": 64, "max_len": 50},
+        ),
+        Recipe(
+            name="text-lstm",
+            task=CLASSIFICATION,
+            prepare=prepare_text_lstm,
+            build=lambda cfg: TextLSTM(TextLSTMConfig(**cfg)),
+            defaults={"lr": 3e-3, "dropout": 0.3, "hidden_dim": 64, "max_len": 50},
+        ),
+        Recipe(
+            name="text-transformer",
+            task=CLASSIFICATION,
+            prepare=prepare_text_transformer,
+            build=build_transformer,
+            defaults={"lr": 5e-5, "hidden_dim": 64, "max_len": 64},
+            requirements=("transformers>=4.44", "tokenizers>=0.19"),
+        ),
+        Recipe(
+            name="autoencoder",
+            task=ANOMALY_DETECTION,
+            prepare=prepare_autoencoder,
+            build=lambda cfg: AutoEncoder(AutoEncoderConfig(**cfg)),
+            defaults={"lr": 2e-3, "dropout": 0.0, "hidden_dim": 128, "max_len": 50},
+        ),
+    )
+}
+
+
+def recipe_named(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; expected one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def prepare(recipe: Recipe, args: argparse.Namespace) -> Prepared:
+    """Loads the data and builds a freshly initialised model of the recipe."""
+    torch.manual_seed(args.seed)  # the initial weights depend on the seed alone
+    p = recipe.prepare(args)
+    if len(p.train) == 0 or len(p.val) == 0:
+        raise DataError(f"need training and validation rows, got {len(p.train)} and {len(p.val)}")
+    p.config = {"recipe": recipe.name, "model_config": model_config_dict(p.model), **p.config}
+    return p

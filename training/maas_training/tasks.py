@@ -1,0 +1,155 @@
+"""What a recipe's model computes: class labels, or anomaly scores with embeddings.
+
+The task decides everything downstream of the model's forward pass: the training loss, the
+validation metrics in the log lines, the outputs the served graph returns (their ONNX names
+too), the predictions a request gets back, and the figures a labelled test channel gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maas_training.data import TensorData, encode_labels
+from maas_training.metrics import roc_auc
+from maas_training.models import AutoEncoder, ScoreAndEmbed
+
+Inputs = tuple[torch.Tensor, ...]
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+class Task(Protocol):
+    output_names: tuple[str, ...]  # the served graph's outputs, in order
+
+    def loss(self, model: nn.Module, inputs: Inputs, targets: torch.Tensor) -> torch.Tensor: ...
+
+    def validate(
+        self, model: nn.Module, data: TensorData, batch_size: int, device, autocast: Autocast
+    ) -> dict[str, float]:
+        """Validation metrics keyed as the log lines name them (val_loss, val_...)."""
+        ...
+
+    def serving_graph(self, model: nn.Module) -> nn.Module:
+        """The module whose forward returns `output_names`, for PyTorch serving and ONNX."""
+        ...
+
+    def predictions(self, outputs: list[np.ndarray], config: dict[str, Any]) -> dict[str, Any]:
+        """The columns of an answer, from the served graph's outputs for a batch."""
+        ...
+
+    def score(
+        self, outputs: list[np.ndarray], labels: list, config: dict[str, Any]
+    ) -> dict[str, float]:
+        """Test figures from the served graph's outputs and the channel's own labels."""
+        ...
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+class Classification:
+    output_names: tuple[str, ...] = ("logits",)
+
+    def loss(self, model: nn.Module, inputs: Inputs, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(*inputs).float(), targets)
+
+    def validate(
+        self, model: nn.Module, data: TensorData, batch_size: int, device, autocast: Autocast
+    ) -> dict[str, float]:
+        loss, hits = 0.0, 0
+        with _evaluating(model):
+            for idx in torch.arange(len(data)).split(batch_size):
+                inputs, targets = data.batch(idx, device)
+                with autocast():
+                    logits = model(*inputs).float()  # (B, K)
+                loss += F.cross_entropy(logits, targets, reduction="sum").item()
+                hits += int((logits.argmax(1) == targets).sum())
+        return {"val_loss": loss / len(data), "val_accuracy": hits / len(data)}
+
+    def serving_graph(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def predictions(self, outputs: list[np.ndarray], config: dict[str, Any]) -> dict[str, Any]:
+        probs = _softmax(outputs[0].astype(np.float64)).astype(np.float32)
+        return {
+            "label": [config["labels"][i] for i in probs.argmax(axis=1)],
+            "probabilities": probs,
+        }
+
+    def score(
+        self, outputs: list[np.ndarray], labels: list, config: dict[str, Any]
+    ) -> dict[str, float]:
+        targets = encode_labels(labels, config["labels"])
+        hits = outputs[0].argmax(1) == targets
+        return {"accuracy": float(hits.mean()), "rows": float(len(targets))}
+
+
+class AnomalyDetection:
+    """An autoencoder: its reconstruction error is the anomaly score. Validation rows carry
+    1 for the anomaly class and 0 otherwise; training rows are all normal."""
+
+    output_names: tuple[str, ...] = ("anomaly_score", "embedding")
+
+    def loss(self, model: nn.Module, inputs: Inputs, targets: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]  # (B, C, H, W)
+        return F.mse_loss(model(x).float(), x)
+
+    def validate(
+        self, model: nn.Module, data: TensorData, batch_size: int, device, autocast: Autocast
+    ) -> dict[str, float]:
+        graph = self.serving_graph(model)
+        scores = []
+        with _evaluating(model):
+            for idx in torch.arange(len(data)).split(batch_size):
+                inputs, _ = data.batch(idx, device)
+                with autocast():
+                    score, _ = graph(inputs[0])  # (B,)
+                scores.append(score.float().cpu())
+        s, flags = torch.cat(scores).numpy(), data.targets.numpy()
+        out = {"val_loss": float(s[flags == 0].mean())}
+        if 0 < flags.sum() < len(flags):
+            out["val_roc_auc"] = roc_auc(s, flags)
+        return out
+
+    def serving_graph(self, model: nn.Module) -> nn.Module:
+        if not isinstance(model, AutoEncoder):
+            raise TypeError(f"anomaly detection needs an AutoEncoder, got {type(model).__name__}")
+        return ScoreAndEmbed(model)
+
+    def predictions(self, outputs: list[np.ndarray], config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "anomaly_score": outputs[0].astype(np.float32),
+            "embedding": outputs[1].astype(np.float32),
+        }
+
+    def score(
+        self, outputs: list[np.ndarray], labels: list, config: dict[str, Any]
+    ) -> dict[str, float]:
+        anomaly = config.get("anomaly_class")
+        if anomaly is None or not labels:
+            return {"mean_anomaly_score": float(outputs[0].mean())}
+        flags = np.array([str(v) == anomaly for v in labels])
+        return {"roc_auc": roc_auc(outputs[0], flags), "rows": float(len(flags))}
+
+
+CLASSIFICATION = Classification()
+ANOMALY_DETECTION = AnomalyDetection()
