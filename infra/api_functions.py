@@ -15,6 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge, acknowledge_iam5, skip_checkov
+from maas_contract.routes import handler_entry
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 POWERTOOLS_ACCOUNT = "017000801446"
@@ -27,7 +28,7 @@ class FunctionSizing:
 
 
 # API Gateway gives up after 29 s, so every API function stops before that; the handlers'
-# boto3 timeouts sit below these in turn (handlers/aws.py: InvokeEndpoint's worst case is
+# boto3 timeouts sit below these in turn (handlers/shared/aws.py: InvokeEndpoint's worst case is
 # 27 s < predict's 28 s < API Gateway's 29 s). The event handler is not behind the API.
 API_GATEWAY_TIMEOUT_S = 29
 SIZING = {
@@ -43,8 +44,9 @@ SIZING = {
 # Groups whose cold start a caller waits on and which are restored from a snapshot of their
 # initialised process (Lambda SnapStart) instead of importing afresh. API Gateway calls them
 # through the `live` alias on the version published with each deploy. predict is the route
-# clients call in bulk; its import holds no connections, credentials or random state, since
-# handlers.aws creates clients on first use, so a snapshot is safe to share.
+# clients call in bulk. Its before-snapshot hook (handlers/shared/resolver.py) creates its
+# boto3 clients and builds its validators, so a restore starts warm; clients hold no open
+# connection in the snapshot, and credentials come from the restored environment.
 SNAPSTART_GROUPS = frozenset({"predict"})
 LIVE_ALIAS = "live"
 
@@ -98,7 +100,7 @@ class ApiFunctions(Construct):
                 runtime=RUNTIME,
                 architecture=lambda_.Architecture.ARM_64,
                 code=code,
-                handler=f"handlers.{group}.handler",
+                handler=handler_entry(group),
                 layers=[layer],
                 memory_size=sizing.memory_mb,
                 timeout=Duration.seconds(sizing.timeout_s),

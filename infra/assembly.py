@@ -72,7 +72,6 @@ def build_app(
             images=images,
             lambda_code_dir=code_dir,
             sourcedir_archive=sourcedir,
-            registry_schema=repo_root / "handlers" / "registry_schema.json",
             metric_definitions=repo_root / "training" / "metric_definitions.json",
             powertools_layer_version=layer_version,
         )

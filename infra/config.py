@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
-_PREFIX = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+from maas_contract.names import VERSION_MAX, check_model_name, check_resource_prefix
+
+# API client names become Cognito app client and usage plan names.
+_CLIENT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -33,8 +35,10 @@ class DeclaredModel:
     capture_percent: int = 20
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ConfigError(f"model name {self.name!r}: use 1-40 of a-z, 0-9 and '-'")
+        try:
+            check_model_name(self.name)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.version < 1:
             raise ConfigError(f"model {self.name}: version must be >= 1")
         if not self.artifact_key.endswith(".tar.gz") or self.artifact_key.startswith("/"):
@@ -61,7 +65,7 @@ class ApiClient:
     quota_per_day: int
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not _CLIENT_NAME.match(self.name):
             raise ConfigError(f"client name {self.name!r}: use a-z, 0-9 and '-'")
         unknown = set(self.scopes) - {"invoke", "admin"}
         if not self.scopes or unknown:
@@ -125,8 +129,10 @@ class StageConfig:
         return config
 
     def check(self) -> None:
-        if not _PREFIX.match(self.resource_prefix):
-            raise ConfigError(f"resource_prefix {self.resource_prefix!r}: 2-20 of a-z, 0-9, '-'")
+        try:
+            check_resource_prefix(self.resource_prefix)
+        except ValueError as exc:
+            raise ConfigError(f"resource_prefix: {exc}") from None
         if self.log_retention_days not in (7, 14, 30, 90, 180, 365, 731):
             raise ConfigError("log_retention_days must be one of 7, 14, 30, 90, 180, 365, 731")
         if not self.clients:
@@ -135,6 +141,5 @@ class StageConfig:
         if len(names) != len(set(names)):
             raise ConfigError(f"stage {self.stage}: a model is declared twice")
         for model in self.models:
-            # Model names are {prefix}-{model}-v{version}-{fingerprint}; SageMaker allows 63.
-            if len(f"{self.resource_prefix}-{model.name}-v{model.version}-abcdef") > 63:
-                raise ConfigError(f"model {model.name}: name too long for SageMaker")
+            if model.version > VERSION_MAX:
+                raise ConfigError(f"model {model.name}: version must be <= {VERSION_MAX}")

@@ -22,6 +22,7 @@ from infra.artifact_store import ArtifactStore
 from infra.config import Alarms, DeclaredModel
 from infra.training_platform import TrainingPlatform
 from maas_contract.alarms import NAMESPACE, PERIOD_S, rollback_alarms
+from maas_contract.names import endpoint_name, model_name
 from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME, volume_kms_allowed
 
 
@@ -38,7 +39,7 @@ class ModelEndpoint(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         prefix = platform.resource_prefix
-        self.endpoint_name = f"{prefix}-{model.name}"
+        self.endpoint_name = endpoint_name(prefix, model.name)
         image = platform.images.inference_for(model.instance_type)
         artifact = model.artifact_key
         fingerprint = hashlib.sha256(f"{image}|{artifact}".encode()).hexdigest()[:6]
@@ -49,7 +50,7 @@ class ModelEndpoint(Construct):
         self.model = sagemaker.CfnModel(
             self,
             "Model",
-            model_name=f"{self.endpoint_name}-v{model.version}-{fingerprint}",
+            model_name=model_name(prefix, model.name, model.version, fingerprint),
             tags=tags,
             execution_role_arn=platform.role.role_arn,
             enable_network_isolation=True,

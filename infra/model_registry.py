@@ -1,21 +1,21 @@
-"""The registry table that handlers/ reads and writes, built from handlers/registry_schema.json
-so that the cloud table, the moto tables in tests and the local stack share one key schema."""
+"""The registry table that handlers/ reads and writes, built from the contract's key schema
+(maas_contract/registry_schema.json), so the cloud table, the local stack's and the tests'
+share one definition."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from maas_contract.registry import KeyAttribute, KeySchema
+
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
 
-def _attribute(spec: dict) -> dynamodb.Attribute:
-    return dynamodb.Attribute(name=spec["name"], type=_TYPES[spec["type"]])
+def _attribute(key: KeyAttribute) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=key.name, type=_TYPES[key.type])
 
 
 class ModelRegistry(Construct):
@@ -24,18 +24,17 @@ class ModelRegistry(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        schema_file: Path,
+        schema: KeySchema,
         encryption_key: kms.IKey,
         deletion_protection: bool,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        schema = json.loads(schema_file.read_text())
         self.table = dynamodb.Table(
             self,
             "Table",
-            partition_key=_attribute(schema["partition_key"]),
-            sort_key=_attribute(schema["sort_key"]) if schema.get("sort_key") else None,
+            partition_key=_attribute(schema.partition_key),
+            sort_key=_attribute(schema.sort_key),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=encryption_key,
@@ -43,13 +42,13 @@ class ModelRegistry(Construct):
                 point_in_time_recovery_enabled=True
             ),
             deletion_protection=deletion_protection,
-            time_to_live_attribute=schema.get("ttl_attribute"),
+            time_to_live_attribute=schema.ttl_attribute,
             removal_policy=removal_policy,
         )
-        for index in schema.get("global_secondary_indexes", []):
+        for index in schema.indexes:
             self.table.add_global_secondary_index(
-                index_name=index["name"],
-                partition_key=_attribute(index["partition_key"]),
-                sort_key=_attribute(index["sort_key"]) if index.get("sort_key") else None,
+                index_name=index.name,
+                partition_key=_attribute(index.partition_key),
+                sort_key=_attribute(index.sort_key),
                 projection_type=dynamodb.ProjectionType.ALL,
             )

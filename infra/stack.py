@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,9 @@ from infra.monitoring import Monitoring, alarm_topic
 from infra.permissions import grant_route_permissions
 from infra.training_platform import TrainingPlatform
 from infra.web_firewall import WebFirewall
+from maas_contract.registry import key_schema
 from maas_contract.routes import Route
+from maas_contract.settings import HandlerSettings
 
 LOG_RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
@@ -45,7 +46,6 @@ class Inputs:
     images: ContainerImages
     lambda_code_dir: Path
     sourcedir_archive: Path
-    registry_schema: Path
     metric_definitions: Path
     powertools_layer_version: int
 
@@ -67,7 +67,7 @@ class MaasStack(Stack):
         registry = ModelRegistry(
             self,
             "ModelRegistry",
-            schema_file=inputs.registry_schema,
+            schema=key_schema(),
             encryption_key=store.key,
             deletion_protection=config.retain_data,
             removal_policy=removal,
@@ -168,27 +168,24 @@ class MaasStack(Stack):
         platform: TrainingPlatform,
         topic: sns.ITopic,
     ) -> dict[str, str]:
-        return {
-            "REGISTRY_TABLE": registry.table.table_name,
-            "RESOURCE_PREFIX": config.resource_prefix,
-            "ARTIFACT_BUCKET": store.artifacts.bucket_name,
-            "DATA_BUCKET": store.data.bucket_name,
-            "CAPTURE_BUCKET": store.capture.bucket_name,
-            "KMS_KEY_ARN": store.key.key_arn,
-            "SAGEMAKER_ROLE_ARN": platform.role.role_arn,
-            "TRAINING_IMAGE_URI": platform.images.training,
-            # GPU and CPU flavours; a deployment picks by its instance type (is_gpu).
-            "INFERENCE_IMAGE_URI": platform.images.inference,
-            "INFERENCE_IMAGE_URI_CPU": platform.images.inference_cpu,
-            "TRAINING_INSTANCE_TYPE": config.training_instance_type,
-            "SOURCE_DIR_S3_URI": platform.sourcedir.s3_object_url,
-            "METRIC_DEFINITIONS": json.dumps(platform.metric_definitions, separators=(",", ":")),
-            "POWERTOOLS_METRICS_NAMESPACE": "maas",
-            # The rollback alarms the handlers create for endpoints deployed at run time.
-            "MODEL_5XX_PER_MIN": str(config.alarms.model_5xx_per_min),
-            "MODEL_P99_LATENCY_MS": str(config.alarms.model_p99_latency_ms),
-            "ALARM_TOPIC_ARN": topic.topic_arn,
-        }
+        return HandlerSettings(
+            registry_table=registry.table.table_name,
+            resource_prefix=config.resource_prefix,
+            artifact_bucket=store.artifacts.bucket_name,
+            data_bucket=store.data.bucket_name,
+            capture_bucket=store.capture.bucket_name,
+            kms_key_arn=store.key.key_arn,
+            sagemaker_role_arn=platform.role.role_arn,
+            training_image_uri=platform.images.training,
+            inference_image_uri=platform.images.inference,
+            inference_image_uri_cpu=platform.images.inference_cpu,
+            source_dir_s3_uri=platform.sourcedir.s3_object_url,
+            training_instance_type=config.training_instance_type,
+            metric_definitions=tuple(platform.metric_definitions),
+            model_5xx_per_min=config.alarms.model_5xx_per_min,
+            model_p99_latency_ms=config.alarms.model_p99_latency_ms,
+            alarm_topic_arn=topic.topic_arn,
+        ).to_env()
 
     def _outputs(self, door: FrontDoor, auth: ClientAuth) -> None:
         CfnOutput(self, "ApiUrl", value=door.api.url, description="base URL of the API")

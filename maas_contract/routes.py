@@ -37,8 +37,9 @@ class OpenApiError(ValueError):
 
 
 def handler_module(group: str, package: str = HANDLERS_PACKAGE) -> str:
-    """The module whose `handler` is the group's Lambda entry point."""
-    return f"{package}.{group}"
+    """The module whose `handler` is the group's Lambda entry point: its routes module
+    (for `events`, the module that routes EventBridge's detail-types)."""
+    return f"{package}.{group}.routes"
 
 
 def handler_entry(group: str) -> str:

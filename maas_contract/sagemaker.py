@@ -65,10 +65,6 @@ VARIANT_NAME = "AllTraffic"
 # What the model server puts in the response's CustomAttributes to say which version answered.
 VERSION_ATTRIBUTE = "maas-version"
 
-# SageMaker resource names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
-SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-SAGEMAKER_NAME_MAX = 63
-
 
 def instance_family(instance_type: str) -> str:
     """`ml.g5.xlarge` -> `g5`; ValueError for anything that is not an ml.* instance type."""

@@ -12,6 +12,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from maas_contract.registry import key_schema
+from maas_contract.settings import HandlerSettings
 from maas_local.config import (
     FAKE_CREDENTIALS,
     REGION,
@@ -22,7 +24,6 @@ from maas_local.config import (
 )
 
 TRAINING_DIR = REPO_ROOT / "training"
-SCHEMA_FILE = REPO_ROOT / "handlers" / "registry_schema.json"
 # Deep Learning Container images, as infra resolves them; nothing pulls them locally.
 DLC_REGISTRY = f"763104351884.dkr.ecr.{REGION}.amazonaws.com"
 TRAINING_IMAGE = f"{DLC_REGISTRY}/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
@@ -95,36 +96,11 @@ def local_client(
     )
 
 
-def _create_table(dynamodb, name: str, schema: dict) -> None:
-    pk, sk = schema["partition_key"], schema["sort_key"]
-    attributes = {pk["name"]: pk["type"], sk["name"]: sk["type"]}
-    indexes = []
-    for gsi in schema.get("global_secondary_indexes", []):
-        gpk, gsk = gsi["partition_key"], gsi["sort_key"]
-        attributes.update({gpk["name"]: gpk["type"], gsk["name"]: gsk["type"]})
-        keys = [
-            {"AttributeName": gpk["name"], "KeyType": "HASH"},
-            {"AttributeName": gsk["name"], "KeyType": "RANGE"},
-        ]
-        indexes.append(
-            {"IndexName": gsi["name"], "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
-        )
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": pk["name"], "KeyType": "HASH"},
-            {"AttributeName": sk["name"], "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
-        ],
-        GlobalSecondaryIndexes=indexes,
-    )
-    dynamodb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": schema["ttl_attribute"]},
-    )
+def _create_table(dynamodb, name: str) -> None:
+    """The registry table, with the key schema infra gives the cloud's."""
+    schema = key_schema()
+    dynamodb.create_table(**schema.create_table_request(name))
+    dynamodb.update_time_to_live(**schema.time_to_live_request(name))
 
 
 def _create_bucket(s3, name: str, kms_key_arn: str) -> None:
@@ -171,7 +147,7 @@ def create_platform(
     for name in buckets.values():
         _create_bucket(s3, name, key_arn)
     table = f"{prefix}-registry"
-    _create_table(local_client("dynamodb", moto_url), table, json.loads(SCHEMA_FILE.read_text()))
+    _create_table(local_client("dynamodb", moto_url), table)
     progress(f"created buckets {', '.join(buckets.values())} and table {table}")
     topic = local_client("sns", moto_url).create_topic(
         Name=f"{prefix}-alarms", Attributes={"KmsMasterKeyId": key_arn}
@@ -238,25 +214,23 @@ def handler_env(
     metrics = json.loads((TRAINING_DIR / "metric_definitions.json").read_text())
     env = aws_env(moto_url, sagemaker_url, localstack_url)
     env.update(
-        REGISTRY_TABLE=resources.registry_table,
-        RESOURCE_PREFIX=RESOURCE_PREFIX,
-        ARTIFACT_BUCKET=resources.artifact_bucket,
-        DATA_BUCKET=resources.data_bucket,
-        CAPTURE_BUCKET=resources.capture_bucket,
-        KMS_KEY_ARN=resources.kms_key_arn,
-        SAGEMAKER_ROLE_ARN=resources.role_arn,
-        TRAINING_IMAGE_URI=TRAINING_IMAGE,
-        INFERENCE_IMAGE_URI=INFERENCE_IMAGE,
-        INFERENCE_IMAGE_URI_CPU=INFERENCE_IMAGE_CPU,
-        TRAINING_INSTANCE_TYPE="ml.g5.xlarge",
-        MODEL_5XX_PER_MIN="1",
-        MODEL_P99_LATENCY_MS="1000",
-        SOURCE_DIR_S3_URI=resources.source_dir_s3_uri,
-        ALARM_TOPIC_ARN=resources.alarm_topic_arn,
-        METRIC_DEFINITIONS=json.dumps(metrics),
-        POWERTOOLS_SERVICE_NAME="maas",
-        POWERTOOLS_METRICS_NAMESPACE="maas",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="INFO",
+        HandlerSettings(
+            registry_table=resources.registry_table,
+            resource_prefix=RESOURCE_PREFIX,
+            artifact_bucket=resources.artifact_bucket,
+            data_bucket=resources.data_bucket,
+            capture_bucket=resources.capture_bucket,
+            kms_key_arn=resources.kms_key_arn,
+            sagemaker_role_arn=resources.role_arn,
+            training_image_uri=TRAINING_IMAGE,
+            inference_image_uri=INFERENCE_IMAGE,
+            inference_image_uri_cpu=INFERENCE_IMAGE_CPU,
+            source_dir_s3_uri=resources.source_dir_s3_uri,
+            training_instance_type="ml.g5.xlarge",
+            metric_definitions=tuple(metrics),
+            alarm_topic_arn=resources.alarm_topic_arn,
+        ).to_env()
     )
+    # No X-Ray daemon runs locally, so the tracer stays off; logs at INFO as in the cloud.
+    env.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_LOG_LEVEL="INFO")
     return env

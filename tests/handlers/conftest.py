@@ -1,22 +1,22 @@
-"""Fixtures for the handler tests: moto-backed AWS built from handlers/registry_schema.json,
-a small Lambda context, and a local sagemaker-runtime stub."""
+"""Fixtures for the handler tests: moto-backed AWS with the registry table built from the
+contract's key schema (as infra and the local stack build theirs), the environment built
+from the contract's settings, Lambda's context, and a local sagemaker-runtime stub."""
 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from handler_support import (  # noqa: E402
+from maas_contract.registry import key_schema
+from maas_contract.settings import HandlerSettings
+from maas_local.lambda_context import LambdaContext
+from tests.handlers.support import (
     ARTIFACTS,
     CAPTURE,
     DATA,
@@ -29,12 +29,30 @@ from handler_support import (  # noqa: E402
     ROOT,
     TABLE,
     TRAINING_INSTANCE_TYPE,
-    FakeLambdaContext,
     RuntimeStub,
+    SageMakerCalls,
+    forget_clients,
     session,
 )
 
-SCHEMA = json.loads((ROOT / "handlers" / "registry_schema.json").read_text())
+SETTINGS = HandlerSettings(
+    registry_table=TABLE,
+    resource_prefix=PREFIX,
+    artifact_bucket=ARTIFACTS,
+    data_bucket=DATA,
+    capture_bucket=CAPTURE,
+    kms_key_arn=KMS,
+    sagemaker_role_arn=ROLE,
+    training_image_uri=f"{ECR}/pytorch-training:2.5-gpu-py311",
+    inference_image_uri=INFERENCE_GPU,
+    inference_image_uri_cpu=INFERENCE_CPU,
+    source_dir_s3_uri=f"s3://{ARTIFACTS}/code/sourcedir.tar.gz",
+    training_instance_type=TRAINING_INSTANCE_TYPE,
+    metric_definitions=tuple(
+        json.loads((ROOT / "training" / "metric_definitions.json").read_text())
+    ),
+    metrics_namespace="maas-test",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -47,36 +65,15 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-        "REGISTRY_TABLE": TABLE,
-        "RESOURCE_PREFIX": PREFIX,
-        "ARTIFACT_BUCKET": ARTIFACTS,
-        "DATA_BUCKET": DATA,
-        "CAPTURE_BUCKET": CAPTURE,
-        "KMS_KEY_ARN": KMS,
-        "SAGEMAKER_ROLE_ARN": ROLE,
-        "TRAINING_IMAGE_URI": f"{ECR}/pytorch-training:2.5-gpu-py311",
-        "INFERENCE_IMAGE_URI": INFERENCE_GPU,
-        "INFERENCE_IMAGE_URI_CPU": INFERENCE_CPU,
-        "TRAINING_INSTANCE_TYPE": TRAINING_INSTANCE_TYPE,
-        "SOURCE_DIR_S3_URI": f"s3://{ARTIFACTS}/code/sourcedir.tar.gz",
-        "METRIC_DEFINITIONS": (ROOT / "training" / "metric_definitions.json").read_text(),
+        **SETTINGS.to_env(),
         "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "maas-test",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    _forget_clients()
+    forget_clients()
     yield
-    _forget_clients()
-
-
-def _forget_clients() -> None:
-    from handlers import aws, idempotent, store
-
-    aws.reset()
-    store.clear_cache()
-    idempotent.reset()
+    forget_clients()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,56 +94,29 @@ def atomic_moto_requests() -> Iterator[None]:
 
 
 def _create_table(client: Any) -> None:
-    attrs = [SCHEMA["partition_key"], SCHEMA["sort_key"]]
-    indexes = []
-    for gsi in SCHEMA["global_secondary_indexes"]:
-        attrs += [gsi["partition_key"], gsi["sort_key"]]
-        indexes.append(
-            {
-                "IndexName": gsi["name"],
-                "KeySchema": [
-                    {"AttributeName": gsi["partition_key"]["name"], "KeyType": "HASH"},
-                    {"AttributeName": gsi["sort_key"]["name"], "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    client.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": a["name"], "AttributeType": a["type"]} for a in attrs
-        ],
-        KeySchema=[
-            {"AttributeName": SCHEMA["partition_key"]["name"], "KeyType": "HASH"},
-            {"AttributeName": SCHEMA["sort_key"]["name"], "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=indexes,
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(
-        TableName=TABLE,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": SCHEMA["ttl_attribute"]},
-    )
+    schema = key_schema()
+    client.create_table(**schema.create_table_request(TABLE))
+    client.update_time_to_live(**schema.time_to_live_request(TABLE))
 
 
 @pytest.fixture
 def aws_backend(environment: None) -> Iterator[dict[str, Any]]:
-    """moto with the registry table (built from handlers/registry_schema.json) and buckets."""
+    """moto with the registry table, built from the contract's key schema."""
     with mock_aws():
         dynamodb = session().client("dynamodb")
         _create_table(dynamodb)
-        _forget_clients()
+        forget_clients()
         yield {"dynamodb": dynamodb}
 
 
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    return LambdaContext("maas-test-handler", timeout_s=28.0)
 
 
 @pytest.fixture
 def runtime_stub(monkeypatch: pytest.MonkeyPatch, aws_backend: dict) -> Iterator[RuntimeStub]:
-    from handlers import aws
+    from handlers.shared import aws
 
     stub = RuntimeStub()
     stub.thread.start()
@@ -181,20 +151,18 @@ def moto_server(environment: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     try:
         host, port = server.get_host_and_port()
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        _forget_clients()
+        forget_clients()
         dynamodb = session().client("dynamodb")
         _create_table(dynamodb)
         yield {"dynamodb": dynamodb}
     finally:
         server.stop()
-        _forget_clients()
+        forget_clients()
 
 
 @pytest.fixture
 def sagemaker_calls(aws_backend: dict) -> Any:
     """The handlers' own SageMaker client, with every request recorded."""
-    from handler_support import SageMakerCalls
-
-    from handlers import aws
+    from handlers.shared import aws
 
     return SageMakerCalls(aws.sagemaker())

@@ -12,21 +12,26 @@ import copy
 
 import pytest
 from botocore.exceptions import ClientError
-from handler_support import (
+
+from handlers.deployments import routes as deployments
+from handlers.events import routes as events
+from handlers.registry import routes as registry
+from maas_contract import names
+from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
+from tests.handlers.support import (
     ADMIN,
     INFERENCE_CPU,
     INFERENCE_GPU,
     KMS,
+    PREFIX,
     api_event,
     call,
     deployment_body,
+    error_of,
     load_event,
     register,
     session,
 )
-
-from handlers import deployments, events, registry
-from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
 
 DEPLOY = "/v1/models/{model}/deployments"
 ENDPOINT = "maas-test-demo"
@@ -120,6 +125,13 @@ def test_a_first_deployment_creates_model_config_and_endpoint(demo, lambda_conte
 
     assert reply.status == 202
     assert reply.body["status"] == "InProgress"
+    deployment_id = reply.body["id"]
+    assert reply.body["endpoint_config_name"] == names.endpoint_config_name(
+        PREFIX, "demo", deployment_id
+    )
+    assert demo.last("CreateModel")["ModelName"] == names.model_name(
+        PREFIX, "demo", 1, deployment_id
+    )
     sm = session().client("sagemaker")
     assert demo.last("CreateModel")["EnableNetworkIsolation"] is True
     created = sm.describe_model(ModelName=demo.last("CreateModel")["ModelName"])
@@ -357,7 +369,7 @@ def test_a_second_concurrent_deployment_of_one_model_is_a_409(demo, lambda_conte
     second = deploy(2, lambda_context, key="b")
 
     assert first.status == 202
-    assert second.status == 409
+    assert error_of(second) == ("Conflict", "a deployment of demo is already in progress")
     assert len(demo.requests["CreateModel"]) == 1
 
 
@@ -427,6 +439,7 @@ def test_deploying_an_unknown_version_is_a_404(demo, lambda_context):
     reply = deploy(9, lambda_context)
 
     assert reply.status == 404
+    assert error_of(reply) == ("NotFound", "version 9 of model demo is not registered")
     assert "CreateModel" not in demo.requests
 
 

@@ -1,4 +1,4 @@
-"""Predict and Open Inference Protocol routes through handlers.predict.handler, with the
+"""Predict and Open Inference Protocol routes through handlers.predict.routes.handler, with the
 registry on moto and sagemaker-runtime served by a local HTTP stub.
 
 Every version runs under the one variant name (SageMaker's blue/green updates keep the old
@@ -12,10 +12,20 @@ import json
 
 import numpy as np
 import pytest
-from handler_support import Scripted, api_event, call, register, runtime_error
 
-from handlers import predict, store
-from handlers.config import MAX_BODY_BYTES
+from handlers.predict import routes as predict
+from handlers.predict import service as predict_service
+from handlers.shared import registry_table
+from handlers.shared.resolver import MAX_BODY_BYTES
+from tests.handlers.support import (
+    REQUEST_ID,
+    Scripted,
+    api_event,
+    call,
+    error_of,
+    register,
+    runtime_error,
+)
 
 PREDICT = "/v1/models/{model}/predict"
 SCHEMA = {
@@ -35,8 +45,8 @@ def demo(aws_backend, lambda_context):
 
 def set_model(**attrs):
     """Registry state a deployment would leave (live version, a deployment in progress)."""
-    store.update(store.model_key("demo"), attrs)
-    store.clear_cache()
+    registry_table.update(registry_table.model_key("demo"), attrs)
+    predict_service.clear_cache()
 
 
 def answered_by(version, extra=""):
@@ -78,7 +88,7 @@ def test_predict_returns_outputs_version_and_request_id(demo, runtime_stub, lamb
     assert reply.status == 200
     assert reply.body["outputs"] == {"predictions": [[0.1, 0.9]]}
     assert reply.body["version"] == 3
-    assert reply.body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert reply.body["request_id"] == REQUEST_ID
     assert reply.body["custom_attributes"] == "trace=abc,maas-version=3"
     sent = runtime_stub.requests[0]
     assert sent["endpoint"] == "maas-test-demo"
@@ -121,8 +131,11 @@ def test_pinning_a_version_that_is_not_live_is_a_409_naming_the_live_version(
     reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
 
     assert reply.status == 409
-    assert reply.body["error"]["code"] == "VersionNotLive"
-    assert reply.body["error"]["message"] == "version 1 of demo is not live; the live version is 2"
+    assert reply.body == {
+        "error": "version 1 of demo is not live; the live version is 2",
+        "code": "VersionNotLive",
+        "request_id": REQUEST_ID,
+    }
     assert runtime_stub.calls == 0
 
 
@@ -130,7 +143,7 @@ def test_pinning_a_version_while_none_is_live_is_a_409(demo, runtime_stub, lambd
     reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
 
     assert reply.status == 409
-    assert reply.body["error"]["message"] == "version 1 of demo is not live; no version is live"
+    assert error_of(reply).message == "version 1 of demo is not live; no version is live"
     assert runtime_stub.calls == 0
 
 
@@ -140,7 +153,7 @@ def test_pinning_the_live_version_during_a_canary_is_a_409(demo, runtime_stub, l
     reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
 
     assert reply.status == 409
-    assert "d0123456789ab is in progress; the live version is 1" in reply.body["error"]["message"]
+    assert "d0123456789ab is in progress; the live version is 1" in error_of(reply).message
     assert runtime_stub.calls == 0
 
 
@@ -151,7 +164,7 @@ def test_a_pinned_call_that_another_version_answered_is_a_409(demo, runtime_stub
     reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
 
     assert reply.status == 409
-    assert reply.body["error"]["message"] == "version 1 of demo is not live; version 2 answered"
+    assert error_of(reply).message == "version 1 of demo is not live; version 2 answered"
 
 
 def test_a_pin_refused_from_a_stale_cache_is_checked_against_the_table(
@@ -160,7 +173,9 @@ def test_a_pin_refused_from_a_stale_cache_is_checked_against_the_table(
     set_model(live_version=1, active_deployment="d0123456789ab")
     assert call(predict, predict_event(query={"version": "1"}), lambda_context).status == 409
     # The deployment ends; this process's cached model item still shows it in progress.
-    store.update(store.model_key("demo"), {"live_version": 1}, remove=("active_deployment",))
+    registry_table.update(
+        registry_table.model_key("demo"), {"live_version": 1}, remove=("active_deployment",)
+    )
 
     reply = call(predict, predict_event(query={"version": "1"}), lambda_context)
 
@@ -211,7 +226,11 @@ def test_a_body_one_byte_over_the_limit_is_a_413(demo, runtime_stub, lambda_cont
     )
 
     assert reply.status == 413
-    assert reply.body["error"]["code"] == "PayloadTooLarge"
+    assert reply.body == {
+        "error": f"body is {MAX_BODY_BYTES + 1} bytes; the limit is {MAX_BODY_BYTES}",
+        "code": "PayloadTooLarge",
+        "request_id": REQUEST_ID,
+    }
     assert runtime_stub.calls == 0
 
 
@@ -288,8 +307,7 @@ def test_a_model_error_is_a_502_with_the_models_message_and_not_retried(
     reply = call(predict, predict_event(), lambda_context)
 
     assert reply.status == 502
-    assert reply.body["error"]["code"] == "ModelError"
-    assert reply.body["error"]["message"] == "CUDA out of memory"
+    assert error_of(reply) == ("ModelError", "CUDA out of memory")
     assert runtime_stub.calls == 1
 
 
@@ -307,7 +325,7 @@ def test_a_model_that_rejects_its_input_is_a_400_with_the_models_message(
     reply = call(predict, predict_event(), lambda_context)
 
     assert reply.status == 400
-    assert reply.body["error"]["message"] == 'expected {"instances": [...]}'
+    assert error_of(reply).message == 'expected {"instances": [...]}'
     assert runtime_stub.calls == 1
 
 
@@ -326,7 +344,7 @@ def test_a_model_that_is_not_ready_is_a_503_with_retry_after(demo, runtime_stub,
     reply = call(predict, predict_event(), lambda_context)
 
     assert reply.status == 503
-    assert reply.body["error"]["code"] == "ModelNotReady"
+    assert error_of(reply).code == "ModelNotReady"
     assert int(reply.headers["Retry-After"]) > 0
 
 
@@ -336,7 +354,7 @@ def test_a_model_slower_than_the_read_timeout_is_a_504(demo, runtime_stub, lambd
     reply = call(predict, predict_event(), lambda_context)
 
     assert reply.status == 504
-    assert reply.body["error"]["code"] == "Timeout"
+    assert error_of(reply).code == "Timeout"
 
 
 def test_oip_infer_answers_in_the_protocols_shape(demo, runtime_stub, lambda_context):
@@ -398,11 +416,16 @@ def test_oip_versioned_infer_on_a_version_that_is_not_live_is_a_409(
     reply = call(predict, oip_event(2), lambda_context)
 
     assert reply.status == 409
-    assert reply.body["error"]["message"] == "version 2 of demo is not live; the live version is 1"
+    assert error_of(reply).message == "version 2 of demo is not live; the live version is 1"
     assert runtime_stub.calls == 0
 
 
-def test_oip_infer_without_inputs_is_a_400(demo, runtime_stub, lambda_context):
+def test_oip_infer_without_inputs_is_a_400_whose_error_is_a_string(
+    demo, runtime_stub, lambda_context
+):
+    """The Open Inference Protocol answers errors with `{"error": $string}`; the one error body
+    keeps `error` a string, with code and request id beside it.
+    https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol"""
     reply = call(
         predict,
         api_event(
@@ -412,7 +435,7 @@ def test_oip_infer_without_inputs_is_a_400(demo, runtime_stub, lambda_context):
     )
 
     assert reply.status == 400
-    assert "inputs" in reply.body["error"]["message"]
+    assert "inputs" in error_of(reply).message
 
 
 def test_oip_metadata_comes_from_the_registered_input_schema(demo, lambda_context):
@@ -443,7 +466,7 @@ def test_oip_model_ready_is_a_503_while_the_endpoint_does_not_exist(demo, lambda
     )
 
     assert reply.status == 503
-    assert reply.body["error"]["code"] == "ModelNotReady"
+    assert error_of(reply).code == "ModelNotReady"
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,19 @@
-"""Registry routes through handlers.registry.handler, against moto."""
+"""Registry routes through handlers.registry.routes.handler, against moto."""
 
 from __future__ import annotations
 
-from handler_support import ADMIN, api_event, call, parallel_calls, register, registration_event
-
-from handlers import registry
+from handlers.registry import routes as registry
+from maas_contract.names import MODEL_NAME_MAX
+from tests.handlers.support import (
+    ADMIN,
+    REQUEST_ID,
+    api_event,
+    call,
+    error_of,
+    parallel_calls,
+    register,
+    registration_event,
+)
 
 
 def test_registering_a_version_creates_the_model_and_numbers_from_one(aws_backend, lambda_context):
@@ -62,7 +71,7 @@ def test_twenty_parallel_registrations_of_one_version_give_one_201_and_nineteen_
 
     statuses = sorted(r.status for r in replies)
     assert statuses == [201] + [409] * 19
-    assert all(r.body["error"]["code"] == "Conflict" for r in replies if r.status == 409)
+    assert all(error_of(r).code == "Conflict" for r in replies if r.status == 409)
 
 
 def test_models_are_paginated_with_an_opaque_token(aws_backend, lambda_context):
@@ -90,7 +99,11 @@ def test_a_forged_page_token_is_a_400(aws_backend, lambda_context):
     )
 
     assert reply.status == 400
-    assert reply.body["error"]["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    assert reply.body == {
+        "error": "next_token is not a token this API issued",
+        "code": "ValidationError",
+        "request_id": REQUEST_ID,
+    }
 
 
 def test_an_unknown_model_is_a_404(aws_backend, lambda_context):
@@ -101,7 +114,7 @@ def test_an_unknown_model_is_a_404(aws_backend, lambda_context):
     )
 
     assert reply.status == 404
-    assert reply.body["error"]["code"] == "NotFound"
+    assert error_of(reply) == ("NotFound", "model nope is not registered")
 
 
 def test_registering_without_the_admin_scope_is_a_403_even_with_an_invalid_body(
@@ -119,7 +132,7 @@ def test_registering_without_the_admin_scope_is_a_403_even_with_an_invalid_body(
     reply = call(registry, event, lambda_context)
 
     assert reply.status == 403
-    assert reply.body["error"]["code"] == "Forbidden"
+    assert error_of(reply).code == "Forbidden"
 
 
 def test_an_invalid_body_is_a_400_with_pydantics_message(aws_backend, lambda_context):
@@ -135,8 +148,8 @@ def test_an_invalid_body_is_a_400_with_pydantics_message(aws_backend, lambda_con
     reply = call(registry, event, lambda_context)
 
     assert reply.status == 400
-    assert "artifact_uri" in reply.body["error"]["message"]
-    assert "pattern" in reply.body["error"]["message"]
+    assert "artifact_uri" in error_of(reply).message
+    assert "pattern" in error_of(reply).message
 
 
 def test_an_artifact_outside_the_artifact_bucket_is_a_400(aws_backend, lambda_context):
@@ -164,7 +177,7 @@ def test_registering_without_an_idempotency_key_is_a_400(aws_backend, lambda_con
     reply = call(registry, event, lambda_context)
 
     assert reply.status == 400
-    assert reply.body["error"]["code"] == "IdempotencyKeyMissing"
+    assert error_of(reply).code == "IdempotencyKeyMissing"
 
 
 def test_a_form_encoded_body_is_a_415(aws_backend, lambda_context):
@@ -188,3 +201,23 @@ def test_a_bad_model_name_is_a_400(aws_backend, lambda_context):
     )
 
     assert reply.status == 400
+
+
+def test_the_longest_model_name_the_contract_allows_registers_and_one_more_is_a_400(
+    aws_backend, lambda_context
+):
+    longest = "m" * MODEL_NAME_MAX
+
+    registered = register(longest, lambda_context)
+    too_long = call(
+        registry,
+        api_event("GET", "/v1/models/{model}", path_params={"model": longest + "m"}),
+        lambda_context,
+    )
+
+    assert registered.status == 201
+    read = api_event("GET", "/v1/models/{model}", path_params={"model": longest})
+    model = call(registry, read, lambda_context)
+    assert model.body["endpoint_name"] == f"maas-test-{longest}"
+    assert too_long.status == 400
+    assert error_of(too_long).code == "ValidationError"

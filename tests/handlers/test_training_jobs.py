@@ -1,21 +1,22 @@
-"""Training-job routes through handlers.training_jobs.handler, against moto."""
+"""Training-job routes through handlers.training_jobs.routes.handler, against moto."""
 
 from __future__ import annotations
 
 import pytest
-from handler_support import (
+
+from handlers.training_jobs import routes as training_jobs
+from tests.handlers.support import (
     ADMIN,
     DATA,
     KMS,
     api_event,
     call,
+    error_of,
     parallel_calls,
     session,
     training_body,
     training_event,
 )
-
-from handlers import training_jobs
 
 
 def test_starting_a_job_sets_every_guardrail_on_create_training_job(
@@ -155,7 +156,7 @@ def test_a_cpu_instance_is_refused(sagemaker_calls, lambda_context):
     )
 
     assert reply.status == 400
-    assert "GPU" in reply.body["error"]["message"]
+    assert "GPU" in error_of(reply).message
     assert "CreateTrainingJob" not in sagemaker_calls.requests
 
 
@@ -188,7 +189,7 @@ def test_starting_a_job_needs_an_idempotency_key(sagemaker_calls, lambda_context
     reply = call(training_jobs, training_event(training_body(), key=None), lambda_context)
 
     assert reply.status == 400
-    assert reply.body["error"]["code"] == "IdempotencyKeyMissing"
+    assert error_of(reply).code == "IdempotencyKeyMissing"
 
 
 def test_training_routes_need_the_admin_scope(aws_backend, lambda_context):
@@ -208,7 +209,7 @@ def test_a_key_reused_with_another_body_is_a_409(sagemaker_calls, lambda_context
     reply = call(training_jobs, training_event(training_body(spot=False), key="k1"), lambda_context)
 
     assert reply.status == 409
-    assert reply.body["error"]["code"] == "IdempotencyKeyReused"
+    assert error_of(reply).code == "IdempotencyKeyReused"
     assert len(sagemaker_calls.requests["CreateTrainingJob"]) == 1
 
 

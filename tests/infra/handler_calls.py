@@ -1,10 +1,10 @@
 """A static scan of handlers/: which AWS actions each Lambda's code can call, and whether the
 function's role in a synthesised template allows each of them.
 
-From a function's entry module (`handlers.<group>`) it follows, function by function, what
+From a function's entry module (`handlers.<group>.routes`) it follows, function by function, what
 the code uses: functions of the same module, and of modules brought in by `from handlers
 import x`, `from handlers.x import y` or `import handlers.x` (an import also runs that
-module's top-level code). It collects the calls made on clients from `handlers.aws`:
+module's top-level code). It collects the calls made on clients from `handlers.shared.aws`:
 `aws.sagemaker().create_model(`, `aws.runtime().invoke_endpoint(`, `aws.dynamodb().put_item(`,
 `aws.client("cloudwatch").put_metric_alarm(`, also through a local name (`client =
 aws.client(...)`, then `client.x(`). botocore's own service models turn the method name into
@@ -27,7 +27,9 @@ from typing import Any
 import botocore.session
 from botocore import xform_name
 
-# handlers.aws factories -> botocore service name.
+from maas_contract.routes import handler_entry, handler_module
+
+# handlers.shared.aws factories -> botocore service name.
 FACTORIES = {"sagemaker": "sagemaker", "runtime": "sagemaker-runtime", "dynamodb": "dynamodb"}
 # botocore service name -> IAM action prefix where the two differ.
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
@@ -88,7 +90,7 @@ def iam_action(service: str, method: str) -> str | None:
 
 
 MODULE_LEVEL = "<module>"
-AWS_MODULE = "handlers.aws"
+AWS_MODULE = "handlers.shared.aws"
 
 
 @dataclass
@@ -257,13 +259,13 @@ def _as_list(value: Any) -> list:
 
 
 def function_statements(template: dict, group: str) -> list[dict]:
-    """The identity-policy statements of the role of the function `handlers.<group>`."""
+    """The identity-policy statements of the role of the group's function."""
     resources = template["Resources"]
     (function,) = [
         r["Properties"]
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"].get("Handler") == f"handlers.{group}.handler"
+        and r["Properties"].get("Handler") == handler_entry(group)
     ]
     role_id = function["Role"]["Fn::GetAtt"][0]
     statements = []
@@ -337,7 +339,7 @@ def missing_permissions(
         statements = function_statements(template, group)
         lacking = sorted(
             a
-            for a in actions_from(f"handlers.{group}", scans)
+            for a in actions_from(handler_module(group), scans)
             if not allows(statements, a, probe.resource_for(a))
         )
         if lacking:

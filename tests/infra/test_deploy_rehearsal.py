@@ -9,11 +9,12 @@ import tomllib
 
 import pytest
 
-import handlers.aws as handler_clients
+import handlers.shared.aws as handler_clients
 from infra import policy_checks
 from infra.api_functions import API_GATEWAY_TIMEOUT_S, SIZING
 from infra.monitoring import endpoint_search_expression
 from infra.powertools_layer import LAYER_RELEASES, MINIMUM_RELEASE, check_layer, release_tuple
+from maas_contract.routes import handler_entry
 from maas_contract.sagemaker import VARIANT_NAME, has_local_storage
 
 from .conftest import REPO, TEST_MODELS
@@ -234,7 +235,7 @@ def test_inference_images_of_both_flavours_are_pullable(assembly, stage):
     (function,) = [
         f
         for f in _resources(template, "AWS::Lambda::Function").values()
-        if f["Handler"] == "handlers.deployments.handler"
+        if f["Handler"] == handler_entry("deployments")
     ]
     env = function["Environment"]["Variables"]
     assert "-gpu-" in env["INFERENCE_IMAGE_URI"] and "-cpu-" in env["INFERENCE_IMAGE_URI_CPU"]
@@ -247,7 +248,7 @@ def _function_statements(template: dict, group: str) -> list[dict]:
     """The identity statements of one handler function's role."""
     functions = _resources(template, "AWS::Lambda::Function").values()
     (role,) = [
-        f["Role"]["Fn::GetAtt"][0] for f in functions if f["Handler"] == f"handlers.{group}.handler"
+        f["Role"]["Fn::GetAtt"][0] for f in functions if f["Handler"] == handler_entry(group)
     ]
     return [
         s

@@ -8,6 +8,7 @@ import copy
 import aws_cdk as cdk
 
 from infra.api_functions import SIZING
+from maas_contract.routes import handler_module
 
 from .conftest import REPO
 from .handler_calls import (
@@ -34,7 +35,7 @@ def _probe(assembly, stage: str) -> Probe:
 
 def test_every_function_role_allows_what_its_handlers_call(assembly, stage):
     scans = scan_package(REPO)
-    found = {group: actions_from(f"handlers.{group}", scans) for group in SIZING}
+    found = {group: actions_from(handler_module(group), scans) for group in SIZING}
     assert "sagemaker:InvokeEndpoint" in found["predict"], "the scan must see the handlers"
     missing = missing_permissions(
         assembly.template_json(stage), list(SIZING), scans, _probe(assembly, stage)
@@ -43,19 +44,20 @@ def test_every_function_role_allows_what_its_handlers_call(assembly, stage):
 
 
 def _write(root, name: str, text: str) -> None:
-    path = root / "handlers" / f"{name}.py"
-    path.parent.mkdir(exist_ok=True)
+    path = root / "handlers" / f"{name.replace('.', '/')}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 
 def test_scan_follows_imports_and_local_client_names(tmp_path):
     _write(tmp_path, "__init__", "")
-    _write(tmp_path, "aws", "def client(name): ...\n")
+    _write(tmp_path, "shared.__init__", "")
+    _write(tmp_path, "shared.aws", "def client(name): ...\n")
     _write(tmp_path, "entry", "from handlers import deploy\n\ndef route():\n    deploy.go()\n")
     _write(
         tmp_path,
         "deploy",
-        "from handlers import aws\n\n"
+        "from handlers.shared import aws\n\n"
         "def go():\n"
         "    aws.sagemaker().create_model(ModelName='m')\n"
         "    scaling = aws.client('application-autoscaling')\n"

@@ -10,6 +10,7 @@ import pytest
 
 from infra.config import ConfigError, StageConfig
 from infra.packaging import stage_lambda_code
+from maas_contract.names import MODEL_NAME_MAX, RESOURCE_PREFIX_MAX
 from maas_contract.routes import (
     OpenApiError,
     binary_media_types,
@@ -36,6 +37,16 @@ def test_both_stages_in_cdk_json_are_valid(stages):
     "change, message",
     [
         ({"resource_prefix": "Bad_Prefix"}, "resource_prefix"),
+        # The contract's limits (maas_contract/names.py), so every derived SageMaker name fits.
+        ({"resource_prefix": "p" * (RESOURCE_PREFIX_MAX + 1)}, "resource_prefix"),
+        (
+            {
+                "models": [
+                    {"name": "m" * (MODEL_NAME_MAX + 1), "version": 1, "artifact_key": "m.tar.gz"}
+                ]
+            },
+            "model name",
+        ),
         ({"log_retention_days": 3}, "log_retention_days"),
         ({"clients": []}, "at least one API client"),
         ({"surprise": 1}, "unknown settings"),

@@ -9,7 +9,8 @@ from aws_cdk.assertions import Match
 
 from maas_contract.alarms import rollback_alarms
 from maas_contract.errors import GATEWAY_RESPONSE_TEMPLATE
-from maas_contract.routes import load_routes
+from maas_contract.registry import key_schema
+from maas_contract.routes import handler_entry, load_routes
 from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
 
 from .conftest import CPU_MODEL, TEST_MODEL, openapi_document
@@ -64,15 +65,13 @@ def test_kms_key_rotates(template):
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
-def test_registry_table_has_pitr_kms_and_the_handlers_key_schema(template, stage):
-    schema = json.loads(open("handlers/registry_schema.json").read())
+def test_registry_table_has_pitr_kms_and_the_contracts_key_schema(template, stage):
+    schema = key_schema()
+    request = schema.create_table_request("unused")
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {
-            "KeySchema": [
-                {"AttributeName": schema["partition_key"]["name"], "KeyType": "HASH"},
-                {"AttributeName": schema["sort_key"]["name"], "KeyType": "RANGE"},
-            ],
+            "KeySchema": request["KeySchema"],
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {
                 "SSEEnabled": True,
@@ -81,10 +80,17 @@ def test_registry_table_has_pitr_kms_and_the_handlers_key_schema(template, stage
             },
             "DeletionProtectionEnabled": stage == "prod",
             "GlobalSecondaryIndexes": [
-                Match.object_like({"IndexName": schema["global_secondary_indexes"][0]["name"]})
+                Match.object_like(
+                    {"IndexName": index["IndexName"], "KeySchema": index["KeySchema"]}
+                )
+                for index in request["GlobalSecondaryIndexes"]
             ],
+            "TimeToLiveSpecification": {"AttributeName": schema.ttl_attribute, "Enabled": True},
         },
     )
+    (table,) = template.find_resources("AWS::DynamoDB::Table").values()
+    defined = table["Properties"]["AttributeDefinitions"]
+    assert sorted(defined, key=lambda a: a["AttributeName"]) == request["AttributeDefinitions"]
 
 
 def test_prod_retains_data_and_dev_can_be_torn_down(template, stage):
@@ -110,7 +116,7 @@ def test_every_lambda_runs_latest_python_on_arm64_with_tracing_and_powertools(te
         assert props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Handler"].startswith("handlers.") and props["Handler"].endswith(".handler")
-        assert props["Timeout"] < 29 or props["Handler"] == "handlers.events.handler"
+        assert props["Timeout"] < 29 or props["Handler"] == handler_entry("events")
         layer = json.dumps(props["Layers"])
         assert "017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-arm64:" in layer
 
@@ -133,11 +139,13 @@ def test_lambdas_get_the_environment_the_handlers_read(template):
         "MODEL_5XX_PER_MIN",
         "MODEL_P99_LATENCY_MS",
         "ALARM_TOPIC_ARN",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
     )
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handlers.deployments.handler",
+            "Handler": handler_entry("deployments"),
             "Environment": {"Variables": Match.object_like({n: Match.any_value() for n in names})},
         },
     )
@@ -411,7 +419,7 @@ def test_training_code_and_images_reach_the_handlers(template):
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handlers.training_jobs.handler",
+            "Handler": handler_entry("training_jobs"),
             "Environment": {
                 "Variables": Match.object_like(
                     {
@@ -474,7 +482,7 @@ def test_predict_restores_from_a_snapshot_and_the_api_calls_its_live_alias(templ
         for logical, f in functions.items()
         if f["Properties"].get("SnapStart") == {"ApplyOn": "PublishedVersions"}
     }
-    assert list(snap.values()) == ["handlers.predict.handler"]
+    assert list(snap.values()) == [handler_entry("predict")]
     (predict,) = snap
     aliases = template.find_resources("AWS::Lambda::Alias")
     assert len(aliases) == 1

@@ -115,7 +115,7 @@ def test_container_entrypoint_runs_that_command(sm, s3, emulator):
 
 
 def test_sagemaker_program_runs_from_the_submit_directory_in_an_input_channel(sm, s3, emulator):
-    """handlers/training.py's way: the sourcedir ships as the `code` channel."""
+    """handlers/training_jobs/job_request.py's way: the sourcedir ships as the `code` channel."""
     archive = sourcedir({"entry.py": ENTRY})
     job = run_job(
         sm,

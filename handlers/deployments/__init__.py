@@ -1,0 +1,1 @@
+"""Deployments: a version rolled onto its endpoint as a canary, and rollbacks."""

@@ -1,0 +1,1 @@
+"""SageMaker state-change events from EventBridge: they close what the routes open."""

@@ -1,0 +1,28 @@
+"""The meta route group: `GET /v1/openapi.json`, generated from the real routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from handlers.meta import service
+from handlers.shared.resolver import INVOKE, api_entry, resolver, warm_before_snapshot
+
+router = Router()
+
+
+@router.get(
+    "/v1/openapi.json", tags=["meta"], security=INVOKE, summary="This API's OpenAPI document"
+)
+def openapi() -> dict[str, Any]:
+    return service.openapi_document()
+
+
+app = resolver(router)
+warm = warm_before_snapshot([], app)
+
+
+@api_entry
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

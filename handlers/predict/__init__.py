@@ -1,0 +1,1 @@
+"""Predict and the Open Inference Protocol v2: the function that runs from a snapshot."""

@@ -1,0 +1,85 @@
+"""Request and response bodies of the registry routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from handlers.shared.schemas import Finite, Name, Recipe, Strict, Version
+
+Datatype = Literal[
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+
+
+class TensorSpec(Strict):
+    """One input or output, as Open Inference Protocol metadata describes it."""
+
+    name: Name
+    datatype: Datatype
+    shape: list[Annotated[int, Field(ge=-1)]] = Field(description="-1 marks a variable dimension")
+
+
+class InputSchema(Strict):
+    inputs: list[TensorSpec] = Field(default_factory=list, max_length=32)
+    outputs: list[TensorSpec] = Field(default_factory=list, max_length=32)
+
+
+class VersionCreate(Strict):
+    artifact_uri: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+\.tar\.gz$",
+        description="model.tar.gz in the artifact bucket",
+    )
+    recipe: Recipe
+    version: Version | None = Field(default=None, description="Omit to take the next number")
+    metrics: dict[Name, Finite] = Field(default_factory=dict, max_length=50)
+    input_schema: InputSchema = Field(default_factory=InputSchema)
+    training_job: str | None = Field(default=None, max_length=63)
+    description: str | None = Field(default=None, max_length=1024)
+
+
+class VersionOut(BaseModel):
+    model: str
+    version: int
+    artifact_uri: str
+    recipe: str
+    metrics: dict[str, float] = {}
+    input_schema: InputSchema = InputSchema()
+    training_job: str | None = None
+    description: str | None = None
+    created_at: str
+
+
+class ModelOut(BaseModel):
+    name: str
+    endpoint_name: str
+    latest_version: int
+    live_version: int | None = None
+    previous_version: int | None = None
+    active_deployment: str | None = None
+    live_deployment: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class ModelPage(BaseModel):
+    items: list[ModelOut]
+    next_token: str | None = None
+
+
+class VersionPage(BaseModel):
+    items: list[VersionOut]
+    next_token: str | None = None

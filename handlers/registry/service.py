@@ -1,0 +1,83 @@
+"""Models and their versions: reads, and the one conditional registration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from handlers.registry.schemas import ModelOut, ModelPage, VersionCreate, VersionOut, VersionPage
+from handlers.shared import registry_table
+from handlers.shared.errors import ApiError, bad_request, conflict, not_found
+from maas_contract.names import endpoint_name
+from maas_contract.settings import HandlerSettings
+
+_AUTO_NUMBER_ATTEMPTS = 5
+# Transaction items that commit with a registration or not at all, given its version number.
+AlsoWrite = Callable[[int], list[dict[str, Any]]]
+
+
+def get_model(name: str) -> ModelOut:
+    found = registry_table.get_model(name)
+    if found is None:
+        raise not_found(f"model {name} is not registered")
+    return ModelOut.model_validate(found)
+
+
+def get_version(model: str, version: int) -> VersionOut:
+    found = registry_table.get_version(model, version)
+    if found is None:
+        raise not_found(f"version {version} of model {model} is not registered")
+    return VersionOut.model_validate(found)
+
+
+def list_models(limit: int, token: str | None) -> ModelPage:
+    items, next_token = registry_table.list_models(limit, token)
+    return ModelPage(items=[ModelOut.model_validate(i) for i in items], next_token=next_token)
+
+
+def list_versions(model: str, limit: int, token: str | None) -> VersionPage:
+    get_model(model)
+    items, next_token = registry_table.list_versions(model, limit, token)
+    return VersionPage(items=[VersionOut.model_validate(i) for i in items], next_token=next_token)
+
+
+def register_version(model: str, spec: VersionCreate) -> VersionOut:
+    """A caller's registration: the artifact must be in the stage's artifact bucket."""
+    settings = HandlerSettings.from_env()
+    bucket = settings.artifact_bucket
+    if not spec.artifact_uri.startswith(f"s3://{bucket}/"):
+        raise bad_request(f"artifact_uri must be in s3://{bucket}/")
+    attrs = spec.model_dump(mode="json", exclude_none=True, exclude={"version"})
+    return register(model, settings.resource_prefix, attrs, spec.version)
+
+
+def register(
+    model: str,
+    resource_prefix: str,
+    attrs: dict[str, Any],
+    version: int | None = None,
+    also: AlsoWrite | None = None,
+) -> VersionOut:
+    """Registers a version: the number given, or the next one. Numbers only ever grow.
+
+    `also(version)` gives transaction items that commit with the registration or not at all.
+    """
+    endpoint = endpoint_name(resource_prefix, model)
+    if version is not None:
+        return _write(model, endpoint, version, attrs, also)
+    for _ in range(_AUTO_NUMBER_ATTEMPTS):
+        latest = int((registry_table.get_model(model) or {}).get("latest_version", 0))
+        try:
+            return _write(model, endpoint, latest + 1, attrs, also)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+    raise conflict("too many concurrent registrations for this model; retry", retry_after=1)
+
+
+def _write(
+    model: str, endpoint: str, version: int, attrs: dict[str, Any], also: AlsoWrite | None
+) -> VersionOut:
+    item = {**attrs, "model": model, "version": version, "created_at": registry_table.now_iso()}
+    registry_table.register_version(model, endpoint, item, also(version) if also else [])
+    return VersionOut.model_validate(item)

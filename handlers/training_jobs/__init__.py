@@ -1,0 +1,1 @@
+"""Training jobs on SageMaker: start, read, list, stop."""

@@ -1,0 +1,85 @@
+"""Request and response bodies of the training-job routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from handlers.deployments.schemas import DeploymentSpec
+from handlers.registry.schemas import InputSchema
+from handlers.shared.schemas import Finite, ModelName, Name, Recipe, Strict
+
+S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
+HyperValue = str | int | Finite | bool
+MAX_RUNTIME_S = 432_000  # five days: the longest runtime and spot wait a job may ask for
+
+
+class MetricThreshold(Strict):
+    metric: Name = Field(description="a name from training/metric_definitions.json")
+    value: Finite
+    goal: Literal["maximize", "minimize"] = "maximize"
+
+
+class Datasets(Strict):
+    train: str = Field(pattern=S3_URI)
+    validation: str | None = Field(default=None, pattern=S3_URI)
+
+
+class TrainingJobCreate(Strict):
+    model: ModelName
+    recipe: Recipe
+    datasets: Datasets
+    hyperparameters: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")], HyperValue] = (
+        Field(default_factory=dict, max_length=50)
+    )
+    instance_type: str | None = Field(
+        default=None,
+        description="a GPU training instance; default: the stage's training_instance_type",
+    )
+    instance_count: int = Field(default=1, ge=1, le=16)
+    volume_size_gb: int = Field(default=50, ge=1, le=1024)
+    spot: bool = True
+    max_runtime_seconds: int = Field(default=14_400, ge=60, le=MAX_RUNTIME_S)
+    max_wait_seconds: int | None = Field(
+        default=None, ge=60, le=MAX_RUNTIME_S, description="spot only; default twice max runtime"
+    )
+    metric_threshold: MetricThreshold | None = None
+    auto_deploy: bool = False
+    deployment: DeploymentSpec | None = None
+    input_schema: InputSchema = Field(default_factory=InputSchema)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TrainingJobCreate:
+        if self.auto_deploy and self.deployment is None:
+            raise ValueError("auto_deploy needs a deployment block")
+        if self.auto_deploy and self.metric_threshold is None:
+            raise ValueError("auto_deploy needs a metric_threshold to gate the deployment")
+        wait = self.max_wait_seconds
+        if wait is not None and (not self.spot or wait < self.max_runtime_seconds):
+            raise ValueError("max_wait_seconds applies to spot only and must be >= max runtime")
+        return self
+
+
+class TrainingJobOut(BaseModel):
+    id: str
+    model: str
+    recipe: str
+    status: str
+    secondary_status: str | None = None
+    failure_reason: str | None = None
+    metrics: dict[str, float] = {}
+    metric_threshold: MetricThreshold | None = None
+    registered_version: int | None = None
+    deployment_id: str | None = None
+    outcome: str | None = None
+    instance_type: str
+    instance_count: int
+    spot: bool
+    created_at: str
+    updated_at: str
+
+
+class TrainingJobPage(BaseModel):
+    items: list[TrainingJobOut]
+    next_token: str | None = None

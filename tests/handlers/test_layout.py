@@ -1,0 +1,57 @@
+"""handlers/ reads at a glance: one folder per route group with the same three parts, entry
+points where the contract says, and one module that owns the registry table's keys and
+expressions."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+
+from maas_contract.routes import EVENTS_GROUP, ROUTE_GROUPS, handler_entry, handler_module
+from tests.handlers.support import ROOT
+
+HANDLERS = ROOT / "handlers"
+GROUPS = [*ROUTE_GROUPS, EVENTS_GROUP]
+TABLE_MODULE = HANDLERS / "shared" / "registry_table.py"
+# What only the table module may write: expressions, and the key attributes and layout.
+TABLE_DETAILS = re.compile(
+    r"KeyConditionExpression|ConditionExpression|UpdateExpression|\"(pk|sk|gsi1pk|gsi1sk)\""
+    r"|MODEL#|JOB#|VERSION#|DEPLOYMENT#"
+)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_has_routes_service_and_schemas(group):
+    folder = HANDLERS / group
+    assert {"routes.py", "service.py", "schemas.py"} <= {p.name for p in folder.glob("*.py")}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_contracts_entry_point_of_each_group_is_its_routes_modules_handler(group):
+    module = importlib.import_module(handler_module(group))
+
+    assert handler_entry(group) == f"handlers.{group}.routes.handler"
+    assert callable(module.handler)
+
+
+def test_only_the_registry_table_module_writes_keys_and_expressions():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in HANDLERS.rglob("*.py")
+        if path != TABLE_MODULE and TABLE_DETAILS.search(path.read_text())
+    ]
+
+    assert offenders == []
+    assert TABLE_DETAILS.search(TABLE_MODULE.read_text())
+
+
+def test_no_handlers_module_is_over_300_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in HANDLERS.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 300
+    }
+
+    assert long == {}
