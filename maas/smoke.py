@@ -23,16 +23,18 @@ import requests
 from maas.client import Client
 from maas.credentials import Credentials
 from maas.errors import ApiError
+from maas_contract.events import TRAINING_JOB_TERMINAL
 from maas_contract.routes import KNOWN_SCOPES
 
 SCOPES = " ".join(KNOWN_SCOPES)  # admin: the training-job routes
-MIN_RUNTIME_S = 60  # the least max_runtime_seconds the API accepts (handlers/training_jobs/schemas.py)
+# The least max_runtime_seconds the API accepts (handlers/training_jobs/schemas.py).
+MIN_RUNTIME_S = 60
 RUNNING_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 300.0
 POLL_S = 1.0
 HTTP_TIMEOUT_S = 35.0
 STOPPED = {"Stopping", "Stopped"}
-ENDED = {"Completed", "Failed", "Stopped"}
+ENDED = TRAINING_JOB_TERMINAL
 Say = Callable[[str], None]
 
 

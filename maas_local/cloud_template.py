@@ -1,11 +1,8 @@
 """The synthesised CloudFormation template, as the local stack's source of IAM truth.
 
-The local stack holds every handler and every SageMaker job to the policies `cdk deploy`
-would attach, so it synthesises the CDK app (by running `app.py`, as `cdk synth` does) for a
-`local` stage: the dev stage's settings under the local prefix, region and account. The
-result is cached under `.cache/synth/<fingerprint>/` and made again when anything that
-shapes the policies changes: infra/, training/ (its asset hash is in the policies),
-maas_contract/, cdk.json or openapi.json.
+`synthesise()` gives the local stage's cloud assembly: synthesised from the checkout
+(maas_local.synth), or, in an installed wheel, rebuilt from what the wheel carries
+(maas_local.bundle), so `maas local up` needs neither Node nor the CDK there.
 
 Policies come out with CloudFormation intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Join`,
 `Fn::Sub`) resolved against the resources the local stack really made, so their ARNs are
@@ -14,90 +11,27 @@ the ones the local AWS services answer for.
 
 from __future__ import annotations
 
-import copy
-import fcntl
-import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from maas_contract.routes import EVENTS_GROUP, ROUTE_GROUPS, handler_entry
+from maas_local import bundle, synth
 from maas_local.aws_resources import PlatformResources
-from maas_local.config import REGION, REPO_ROOT, RESOURCE_PREFIX
+from maas_local.config import BUNDLE, IN_CHECKOUT, REGION, REPO_ROOT
 from maas_local.iam_policy import Policy
 from maas_local.proxy_event import ACCOUNT_ID
-
-STAGE = "local"
-STACK = RESOURCE_PREFIX  # the stack is named after the stage's resource prefix
-FINGERPRINT_INPUTS = ("infra", "training", "maas_contract", "cdk.json", "openapi.json", "app.py")
-CACHE_ROOT = REPO_ROOT / ".cache" / "synth"
-SYNTH_TIMEOUT_S = 900
-_SKIP = re.compile(r"(__pycache__|\.pyc$|/\.|/runs/|/tests/)")
+from maas_local.synth import STACK, SynthError
 
 
-class SynthError(RuntimeError):
-    """`app.py` could not synthesise the local stage; the message carries its stderr."""
-
-
-def fingerprint(repo: Path = REPO_ROOT) -> str:
-    digest = hashlib.sha256()
-    for name in FINGERPRINT_INPUTS:
-        root = repo / name
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            rel = path.relative_to(repo).as_posix()
-            if _SKIP.search("/" + rel):
-                continue
-            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def local_stage_context(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """cdk.json's context plus a `local` stage: dev's settings, the local names and place."""
-    context = json.loads((repo / "cdk.json").read_text())["context"]
-    stages = context["maas:stages"]
-    local = copy.deepcopy(stages["dev"])
-    local.update(
-        # The account stays a token, as in cdk.json: the pseudo parameter resolves to ours.
-        resource_prefix=RESOURCE_PREFIX,
-        region=REGION,
-        account=None,
-        models=[],
-    )
-    return {"stage": STAGE, "maas:stages": {**stages, STAGE: local}}
-
-
-def synthesise(repo: Path = REPO_ROOT, cache_root: Path = CACHE_ROOT) -> Path:
-    """The cloud assembly folder of the local stage, synthesised once per fingerprint."""
-    outdir = cache_root / fingerprint(repo)
-    template = outdir / f"{STACK}.template.json"
-    cache_root.mkdir(parents=True, exist_ok=True)
-    with open(cache_root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers share one synthesis
-        if template.is_file():
-            return outdir
-        env = {
-            **os.environ,
-            "CDK_OUTDIR": str(outdir),
-            "CDK_CONTEXT_JSON": json.dumps(local_stage_context(repo)),
-            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-        }
-        done = subprocess.run(
-            [sys.executable, str(repo / "app.py")],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SYNTH_TIMEOUT_S,
-            check=False,
-        )
-        if done.returncode != 0 or not template.is_file():
-            raise SynthError(f"synthesis of the local stage failed: {done.stderr[-3000:]}")
-    return outdir
+def synthesise() -> Path:
+    """The local stage's cloud assembly folder: synthesised from the checkout (cached until
+    its inputs change), else rebuilt from the bundle the installed wheel carries."""
+    if IN_CHECKOUT:
+        return synth.synthesise(REPO_ROOT)
+    return bundle.rebuild(BUNDLE)
 
 
 @dataclass(frozen=True)
@@ -250,14 +184,14 @@ def stack_policies(outdir: Path, names: LocalNames) -> StackPolicies:
     resources = template.get("Resources", {})
     functions: dict[str, Policy] = {}
     execution: Policy | None = None
+    group_of = {handler_entry(group): group for group in (*ROUTE_GROUPS, EVENTS_GROUP)}
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         if resource.get("Type") == "AWS::Lambda::Function":
-            handler = str(props.get("Handler", ""))
-            match = re.fullmatch(r"handlers\.(\w+)\.handler", handler)
-            if match:
+            group = group_of.get(str(props.get("Handler", "")))
+            if group:
                 role_id = props["Role"]["Fn::GetAtt"][0]
-                functions[match.group(1)] = Policy(resolve(_role_statements(template, role_id)))
+                functions[group] = Policy(resolve(_role_statements(template, role_id)))
         elif resource.get("Type") == "AWS::IAM::Role" and logical_id in resolve.arns:
             execution = Policy(resolve(_role_statements(template, logical_id)))
     if not functions or execution is None:
@@ -283,14 +217,10 @@ class Asset:
 def sourcedir_asset(outdir: Path, names: LocalNames) -> Asset:
     """The training code asset as `cdk deploy` publishes it: the very file, in the CDK
     bootstrap bucket under the key the template's policies name."""
-    manifest = json.loads((outdir / f"{STACK}.assets.json").read_text())
+    asset = synth.sourcedir_entry(outdir)
     pseudo = {"${AWS::AccountId}": names.account, "${AWS::Region}": names.region}
-    for asset in manifest.get("files", {}).values():
-        source = asset.get("source", {})
-        if source.get("packaging") == "file" and str(source.get("path", "")).endswith(".tar.gz"):
-            destination = next(iter(asset["destinations"].values()))
-            bucket = destination["bucketName"]
-            for token, value in pseudo.items():
-                bucket = bucket.replace(token, value)
-            return Asset(outdir / source["path"], bucket, destination["objectKey"])
-    raise SynthError("the cloud assembly has no sourcedir.tar.gz asset")
+    destination = next(iter(asset["destinations"].values()))
+    bucket = destination["bucketName"]
+    for token, value in pseudo.items():
+        bucket = bucket.replace(token, value)
+    return Asset(outdir / asset["source"]["path"], bucket, destination["objectKey"])

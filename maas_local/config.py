@@ -1,4 +1,5 @@
-"""Where the local stack keeps its state, and the fixed names of what it creates."""
+"""Where the local stack keeps its state, where it reads its source files, and the fixed names
+of what it creates."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+# In a checkout, maas_local/ sits beside pyproject.toml; installed from a wheel, it does not.
+IN_CHECKOUT = (_PACKAGE.parent / "pyproject.toml").is_file()
+# A wheel carries the checkout's files that the local stack reads (openapi.json, training/, the
+# synthesised IAM policies), laid out as in the checkout: maas_local.bundle writes it at build time.
+BUNDLE = _PACKAGE / "_bundle"
+# The tree the local stack reads those files from: the checkout, else the wheel's bundle.
+REPO_ROOT = _PACKAGE.parent if IN_CHECKOUT else BUNDLE
+# Derived files kept between runs (the synthesised cloud assembly).
+CACHE_DIR = (
+    REPO_ROOT / ".cache"
+    if IN_CHECKOUT
+    else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "maas"
+)
 RESOURCE_PREFIX = "maas-local"
 REGION = "us-east-1"
 STAGE = "local"
@@ -28,10 +42,10 @@ FAKE_CREDENTIALS = {
 
 
 def default_home() -> Path:
-    """MAAS_HOME, else `.maas/` in the repo checkout this package lives in, else in the cwd."""
+    """MAAS_HOME, else `.maas/` in the checkout this package lives in, else in the cwd."""
     if os.environ.get("MAAS_HOME"):
         return Path(os.environ["MAAS_HOME"]).resolve()
-    if (REPO_ROOT / "pyproject.toml").is_file():
+    if IN_CHECKOUT:
         return REPO_ROOT / ".maas"
     return Path.cwd() / ".maas"
 

@@ -13,10 +13,10 @@ import json
 import pytest
 import requests
 
-from maas_local import demo_steps as steps
+from maas import Client
+from maas import demo_steps as steps
 from maas_local import lifecycle
 from maas_local.aws_resources import local_client
-from maas_local.client import Credentials, MaasClient
 from maas_local.config import StackPaths, read_json
 from maas_local.event_queue import QUEUE_NAME, RULE_NAME
 from maas_local.stack import StackOptions
@@ -36,7 +36,7 @@ def stack_on_localstack(localstack, tmp_path_factory):
     try:
         assert lifecycle.up(paths, foreground=False, options=options) == 0
         state = read_json(paths.state_file)
-        yield paths, state, MaasClient(Credentials.local_stack(paths))
+        yield paths, state, Client.local(paths.home)
     finally:
         assert lifecycle.down(paths, quiet=True) == 0
 

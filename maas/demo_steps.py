@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from maas.client import Client
+from maas.commands import describe_job
 from maas_local.aws_resources import local_client
-from maas_local.client import MaasClient
-from maas_local.client_commands import describe_job
 from maas_local.config import REPO_ROOT, RESOURCE_PREFIX
 
 MODEL = "digits"
@@ -34,11 +34,12 @@ class HeldOut:
 
 
 def prepare_and_upload(s3_url: str, say: Say) -> tuple[dict[str, str], HeldOut]:
-    """Writes train/validation/test .npz with training/prepare_digits.py; uploads train and
+    """Writes train/validation/test .npz with maas_training.prepare_digits; uploads train and
     validation to the data bucket; keeps test for the predictions."""
     with tempfile.TemporaryDirectory(prefix="maas-digits-") as folder:
         subprocess.run(
-            [sys.executable, str(REPO_ROOT / "training" / "prepare_digits.py"), "--out", folder],
+            [sys.executable, "-m", "maas_training.prepare_digits", "--out", folder],
+            cwd=REPO_ROOT / "training",  # the training code, in the checkout or the wheel
             check=True,
             capture_output=True,
             text=True,
@@ -72,7 +73,7 @@ def training_request(
     return spec
 
 
-def train(api: MaasClient, spec: dict[str, Any], say: Say, timeout_s: float = 600) -> dict:
+def train(api: Client, spec: dict[str, Any], say: Say, timeout_s: float = 600) -> dict:
     """Starts the job through the API and follows it to its end; returns the last view of it."""
     job = api.start_training(spec)
     say(f"started training job {job['id']}")
@@ -82,7 +83,7 @@ def train(api: MaasClient, spec: dict[str, Any], say: Say, timeout_s: float = 60
     return job
 
 
-def wait_for_version(api: MaasClient, job_id: str, timeout_s: float = 60) -> dict:
+def wait_for_version(api: Client, job_id: str, timeout_s: float = 60) -> dict:
     """The event handler registers the version a moment after the job completes."""
     deadline = time.monotonic() + timeout_s
     job = api.training_job(job_id)
@@ -94,7 +95,7 @@ def wait_for_version(api: MaasClient, job_id: str, timeout_s: float = 60) -> dic
     return job
 
 
-def follow_auto_deployment(api: MaasClient, job_id: str, say: Say, timeout_s: float = 300) -> dict:
+def follow_auto_deployment(api: Client, job_id: str, say: Say, timeout_s: float = 300) -> dict:
     """The event handler starts the deployment just after it registers the version."""
     deadline = time.monotonic() + 60
     job = api.training_job(job_id)
@@ -109,7 +110,7 @@ def follow_auto_deployment(api: MaasClient, job_id: str, say: Say, timeout_s: fl
     return deployment
 
 
-def wait_until_live(api: MaasClient, version: int, say: Say, timeout_s: float = 300) -> dict:
+def wait_until_live(api: Client, version: int, say: Say, timeout_s: float = 300) -> dict:
     deadline = time.monotonic() + timeout_s
     model = api.model(MODEL)
     while model.get("live_version") != version and time.monotonic() < deadline:
@@ -125,15 +126,15 @@ def npy(x: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def predict_labels(api: MaasClient, x: np.ndarray) -> tuple[list[int], int | None]:
+def predict_labels(api: Client, x: np.ndarray) -> tuple[list[int], int | None]:
     """Labels for a batch sent as application/x-npy, and the version that answered."""
-    answer = api.predict_bytes(MODEL, npy(x), "application/x-npy").json()
+    answer = api.predict(MODEL, data=npy(x), content_type="application/x-npy")
     predictions = answer["outputs"]["predictions"]
     return [int(p["label"]) for p in predictions], answer.get("version")
 
 
 def show_predictions(
-    api: MaasClient, held: HeldOut, say: Say, shown: int = 10, scored: int = 50
+    api: Client, held: HeldOut, say: Say, shown: int = 10, scored: int = 50
 ) -> float:
     labels, version = predict_labels(api, held.x[:scored])
     say(f"version {version} answered; first {shown} held-out digits:")
@@ -149,7 +150,7 @@ def show_predictions(
 
 
 def canary_split(
-    api: MaasClient,
+    api: Client,
     held: HeldOut,
     new_version: int,
     say: Say,

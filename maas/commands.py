@@ -1,4 +1,8 @@
-"""The client commands: `maas train`, `maas models`, `maas deploy`, `maas predict`."""
+"""The API commands: `maas train`, `maas models`, `maas deploy`, `maas predict`.
+
+They take --api-url/--api-key/--token (or MAAS_API_URL, MAAS_API_KEY, MAAS_TOKEN) and so work
+against a deployed stage; without them they call the running local stack.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maas_local.client import Credentials, MaasClient
-from maas_local.config import RESOURCE_PREFIX, StackPaths
+from maas.client import Client
+from maas.credentials import Credentials
 
 _THRESHOLD = re.compile(r"^\s*([A-Za-z0-9_.:/-]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")
 
@@ -45,6 +49,8 @@ def deployment_spec(args: argparse.Namespace, model: str, local: bool) -> dict[s
     if args.rollback_alarm:
         spec["rollback_alarms"] = args.rollback_alarm
     elif local:
+        from maas_local.config import RESOURCE_PREFIX
+
         # The emulator raises any named alarm when the new fleet's error rate climbs.
         spec["rollback_alarms"] = [f"{RESOURCE_PREFIX}-{model}-model-errors"]
     if args.instance_type:
@@ -69,13 +75,22 @@ def _deployment_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance-type", help="endpoint instance type, e.g. ml.m5.large")
 
 
+def api_options() -> argparse.ArgumentParser:
+    """The options every API command takes: where the API is and the caller's credentials."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--api-url", help="the API's base URL, stage included")
+    parent.add_argument("--api-key", help="value for the x-api-key header")
+    parent.add_argument("--token", help="bearer token (OAuth2 client-credentials access token)")
+    return parent
+
+
 def add_parsers(commands: argparse._SubParsersAction, api: argparse.ArgumentParser) -> None:
     train = commands.add_parser("train", parents=[api], help="start a training job")
     train.add_argument("--model", required=True, help="model name, e.g. digits")
     train.add_argument(
         "--recipe",
         required=True,
-        choices=["image-cnn", "text-lstm", "text-transformer", "autoencoder"],
+        help="the training recipe, e.g. image-cnn; the API lists the others if it refuses one",
     )
     train.add_argument("--data", required=True, help="s3:// URI of the train channel")
     train.add_argument("--validation", help="s3:// URI of the validation channel")
@@ -144,48 +159,53 @@ def _print(payload: Any) -> None:
     print(json.dumps(payload, indent=2, sort_keys=True))
 
 
-def run(args: argparse.Namespace, paths: StackPaths) -> int:
-    api = MaasClient(Credentials.resolve(paths, args.api_url, args.api_key, args.token))
-    match args.command:
-        case "train":
-            job = api.start_training(training_spec(args, api.credentials.local))
-            if not args.wait:
-                _print(job)
-                return 0
-            started = time.monotonic()
-            for update in api.watch_training(job["id"]):
-                print(describe_job(update, started), flush=True)
-                job = update
-            return 0 if job["status"] == "Completed" else 1
-        case "models":
-            if args.name:
-                _print({"model": api.model(args.name), "versions": api.versions(args.name)})
-            else:
-                for item in api.models():
-                    print(
-                        f"{item['name']:<24} latest v{item['latest_version']:<4} "
-                        f"live v{item.get('live_version') or '-'}"
-                    )
-            return 0
-        case "deploy":
-            spec = deployment_spec(args, args.name, api.credentials.local)
-            deployment = api.deploy(args.name, {"version": args.version, **spec})
-            if args.wait:
-                for update in api.watch_deployment(args.name, deployment["id"]):
-                    print(f"{update['id']} {update['status']}", flush=True)
-                    deployment = update
-            _print(deployment)
-            settled_ok = deployment["status"] == "Succeeded"
-            return (
-                0 if settled_ok or (not args.wait and deployment["status"] == "InProgress") else 1
-            )
-        case "predict":
-            if args.file:
-                response = api.predict_bytes(args.name, args.file.read_bytes(), "application/x-npy")
-            else:
-                body = json.loads(args.json)
-                instances = body["instances"] if isinstance(body, dict) else body
-                response = api.predict_json(args.name, instances)
-            print(response.text)
-            return 0
-    return 2
+def run(args: argparse.Namespace, home: Path | None) -> int:
+    """Runs the API command `args.command`; `home` is the local stack's state folder."""
+    api = Client(Credentials.resolve(home, args.api_url, args.api_key, args.token))
+    commands = {"train": _train, "models": _models, "deploy": _deploy, "predict": _predict}
+    return commands[args.command](api, args)
+
+
+def _train(api: Client, args: argparse.Namespace) -> int:
+    job = api.start_training(training_spec(args, api.credentials.local))
+    if not args.wait:
+        _print(job)
+        return 0
+    started = time.monotonic()
+    for update in api.watch_training(job["id"]):
+        print(describe_job(update, started), flush=True)
+        job = update
+    return 0 if job["status"] == "Completed" else 1
+
+
+def _models(api: Client, args: argparse.Namespace) -> int:
+    if args.name:
+        _print({"model": api.model(args.name), "versions": api.versions(args.name)})
+        return 0
+    for item in api.models():
+        live = item.get("live_version") or "-"
+        print(f"{item['name']:<24} latest v{item['latest_version']:<4} live v{live}")
+    return 0
+
+
+def _deploy(api: Client, args: argparse.Namespace) -> int:
+    spec = deployment_spec(args, args.name, api.credentials.local)
+    deployment = api.deploy(args.name, {"version": args.version, **spec})
+    if args.wait:
+        for update in api.watch_deployment(args.name, deployment["id"]):
+            print(f"{update['id']} {update['status']}", flush=True)
+            deployment = update
+    _print(deployment)
+    if deployment["status"] == "Succeeded":
+        return 0
+    return 0 if not args.wait and deployment["status"] == "InProgress" else 1
+
+
+def _predict(api: Client, args: argparse.Namespace) -> int:
+    if args.file:
+        data = args.file.read_bytes()
+        _print(api.predict(args.name, data=data, content_type="application/x-npy"))
+        return 0
+    body = json.loads(args.json)
+    _print(api.predict(args.name, body["instances"] if isinstance(body, dict) else body))
+    return 0

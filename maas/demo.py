@@ -1,6 +1,6 @@
 """`make demo`: the whole platform on this machine, from raw digits to a canary rollout.
 
-    python -m maas_local.demo [--keep]
+    python -m maas.demo [--keep]
 
 Every step goes through the HTTPS API as a client would, except the data upload (to the
 local S3). `--keep` leaves the stack running; `maas local down` stops it later.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from maas_local import demo_steps as steps
+from maas import demo_steps as steps
+from maas.client import Client
 from maas_local import lifecycle
-from maas_local.client import Credentials, MaasClient
 from maas_local.config import StackPaths, default_home, read_json
 from maas_local.stack import StackOptions
 
@@ -57,7 +57,7 @@ def run(paths: StackPaths, keep: bool, epochs: int) -> int:
 
 def _story(paths: StackPaths, tell: Narrator, epochs: int) -> int:
     state = read_json(paths.state_file) or {}
-    api = MaasClient(Credentials.local_stack(paths))
+    api = Client.local(paths.home)
     tell.step(3, "upload the digits data (scikit-learn's 8x8 digits) to the local S3")
     channels, held = steps.prepare_and_upload(state["parts"]["moto"]["url"], tell.say)
     tell.say(f"kept {len(held.y)} test digits aside")
