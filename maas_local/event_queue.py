@@ -1,29 +1,41 @@
-"""SageMaker state changes through a real EventBridge rule: drain its SQS queue into the handler.
+"""How SageMaker's state changes reach the events function locally, as an EventBridge rule's
+Lambda target receives them in the cloud. Two ways, by backend:
 
-With the LocalStack backend, the emulator puts each state-change event on EventBridge, a rule on
-`aws.sagemaker` sends it to a queue, and this drainer hands it to `handlers.events`, as the
-rule's Lambda target does in the cloud. A message is deleted only after the handler took it, so
-an event whose handling failed comes back after the visibility timeout: nothing is lost.
+- `EventReceiver`: the embedded default. The emulator POSTs each event document to the
+  gateway's internal path `/_local/events/{token}` (loopback only, with a secret made at
+  start-up), and the receiver hands them on, one at a time in arrival order, off the HTTP thread.
+- `QueueDrainer`: with the LocalStack backend, the emulator puts each event on EventBridge, a rule
+  on `aws.sagemaker` sends it to a queue, and the drainer hands it on. A message is deleted only
+  after the handler took it, so an event whose handling failed comes back after the visibility
+  timeout: nothing is lost.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import queue
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from maas_contract.errors import error_body
+from maas_contract.events import HANDLED_DETAIL_TYPES, SOURCE
 from maas_local.aws_resources import local_client
+from maas_local.proxy_event import HttpResponse
 
 log = logging.getLogger("maas_local.event_queue")
+EVENTS_PATH = "/_local/events/"  # then the token
+LOOPBACK = {"127.0.0.1", "::1"}
+TOKEN_HEADER = "X-Maas-Event-Token"  # noqa: S105 - a header's name, not a secret
 
 QUEUE_NAME = "maas-local-sagemaker-events"
 RULE_NAME = "maas-local-sagemaker-state-changes"
-DETAIL_TYPES = ["SageMaker Training Job State Change", "SageMaker Endpoint State Change"]
 QUEUE_ENV = "MAAS_EVENT_QUEUE_URL"
 VISIBILITY_TIMEOUT_S = 30
 
@@ -39,7 +51,7 @@ def create_route(endpoint_url: str) -> str:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    pattern = {"source": ["aws.sagemaker"], "detail-type": DETAIL_TYPES}
+    pattern = {"source": [SOURCE], "detail-type": list(HANDLED_DETAIL_TYPES)}
     rule_arn = events.put_rule(Name=RULE_NAME, EventPattern=json.dumps(pattern))["RuleArn"]
     policy = {
         "Version": "2012-10-17",
@@ -102,3 +114,71 @@ class QueueDrainer:
         self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         self.delivered += 1
         log.info("event %s handled from the queue", event.get("detail-type"))
+
+
+Deliver = Callable[[dict[str, Any]], None]
+
+
+class EventReceiver:
+    """Takes event documents POSTed to EVENTS_PATH + token and hands each to `deliver`, in
+    arrival order, on a thread of its own, so that a slow handler never holds the sender."""
+
+    def __init__(self, deliver: Deliver, token: str) -> None:
+        self._deliver = deliver
+        self._token = token
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.delivered = 0
+        self.failed = 0
+        self.pending = 0  # accepted and not yet handled: tests and tools wait for 0
+        self._count_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._drain, name="event-receiver", daemon=True)
+        self._worker.start()
+
+    @property
+    def path(self) -> str:
+        return EVENTS_PATH + self._token
+
+    def accept(
+        self, path: str, token_header: str, content_type: str, client_ip: str, body: bytes
+    ) -> HttpResponse:
+        """The answer to one POST; the token comes in the path or in X-Maas-Event-Token."""
+        presented = [path.removeprefix(EVENTS_PATH), token_header]
+        if client_ip not in LOOPBACK or not any(self._accepts(p) for p in presented):
+            return _refused(403, "Forbidden", "Forbidden")
+        if content_type.split(";")[0].strip() != "application/json":
+            # Also keeps out "simple" cross-site requests a browser page could send.
+            message = "events must be application/json"
+            return _refused(415, "UnsupportedMediaType", message)
+        try:
+            payload = json.loads(body)
+        except json.JSONDecodeError:
+            return _refused(400, "BadRequest", "event body is not JSON")
+        events = payload if isinstance(payload, list) else [payload]
+        for event in events:
+            with self._count_lock:
+                self.pending += 1
+            self._queue.put(event)
+        return HttpResponse.of_json(202, {"accepted": len(events)})
+
+    def _accepts(self, presented: str) -> bool:
+        return bool(self._token) and hmac.compare_digest(presented.encode(), self._token.encode())
+
+    def _drain(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self._deliver(event)
+                self.delivered += 1
+                log.info("event %s handled", event.get("detail-type"))
+            except Exception:
+                self.failed += 1
+                log.exception("event handler failed on %s", event.get("detail-type"))
+            finally:
+                with self._count_lock:
+                    self.pending -= 1
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+
+def _refused(status: int, code: str, message: str) -> HttpResponse:
+    return HttpResponse.of_json(status, error_body(code, message, str(uuid.uuid4())))

@@ -2,7 +2,9 @@
 
 Order of checks, as API Gateway applies them: payload size, resource/method, the Cognito
 authorizer (token, then scopes), the API key and its usage plan, then the integration with its
-29-second timeout. `python -m maas_local.gateway_server` serves it over HTTP.
+29-second timeout. Its own refusals carry the one error body of maas_contract.errors, with the
+status and `code` the cloud API's gateway responses give. `python -m maas_local.gateway_server`
+serves it over HTTP.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from maas_local.invoker import HandlerInvoker, IntegrationTimeout
+from maas_contract import errors
+from maas_contract.errors import GatewayResponse
+from maas_contract.routes import Route, RouteTable
+from maas_local.invoker import (
+    DEFAULT_CONCURRENCY,
+    FunctionError,
+    HandlerInvoker,
+    IntegrationTimeout,
+)
 from maas_local.proxy_event import (
     Caller,
     HttpRequest,
@@ -20,12 +30,23 @@ from maas_local.proxy_event import (
     build_event,
     parse_proxy_response,
 )
-from maas_local.routing import Route, RouteTable
 from maas_local.tokens import InvalidToken, TokenVerifier, authorizer_claims
 from maas_local.usage_plans import UsagePlans, Verdict
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_S = 29.0
+# A body sent without a length (chunked): not one of API Gateway's response types, so the
+# DEFAULT_4XX response renders it, as it renders any 4xx without a type of its own.
+LENGTH_REQUIRED = GatewayResponse("DEFAULT_4XX", 411, "Length Required")
+# The x-amzn-ErrorType header API Gateway sends beside some of its refusals.
+_ERROR_TYPES = {
+    errors.UNAUTHORIZED.response_type: "UnauthorizedException",
+    errors.ACCESS_DENIED.response_type: "ForbiddenException",
+    errors.INVALID_API_KEY.response_type: "ForbiddenException",
+    errors.MISSING_AUTHENTICATION_TOKEN.response_type: "ForbiddenException",
+    errors.THROTTLED.response_type: "TooManyRequestsException",
+    errors.QUOTA_EXCEEDED.response_type: "TooManyRequestsException",
+}
 log = logging.getLogger("maas_local.gateway")
 
 
@@ -33,19 +54,15 @@ log = logging.getLogger("maas_local.gateway")
 class GatewaySettings:
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
+    # The execution environments each function may run at once: its reserved concurrency.
+    function_concurrency: int = DEFAULT_CONCURRENCY
 
 
-def _unauthorized() -> HttpResponse:
-    error_type = {"x-amzn-ErrorType": "UnauthorizedException"}
-    return HttpResponse.message(401, "Unauthorized", **error_type)
-
-
-def _forbidden(message: str = "Forbidden") -> HttpResponse:
-    return HttpResponse.message(403, message, **{"x-amzn-ErrorType": "ForbiddenException"})
-
-
-def _too_many(message: str) -> HttpResponse:
-    return HttpResponse.message(429, message, **{"x-amzn-ErrorType": "TooManyRequestsException"})
+def refusal(kind: GatewayResponse, request_id: str) -> HttpResponse:
+    """One of API Gateway's own responses, in the one error body."""
+    error_type = _ERROR_TYPES.get(kind.response_type)
+    headers = [("x-amzn-ErrorType", error_type)] if error_type else []
+    return HttpResponse.of_json(kind.status, kind.body(request_id), *headers)
 
 
 class Gateway:
@@ -65,71 +82,76 @@ class Gateway:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = str(uuid.uuid4())
-        response = self._dispatch(request, request_id)
-        response.headers += [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id[:16])]
-        return response
+        return _stamped(self._dispatch(request, request_id), request_id)
 
-    def too_large(self) -> HttpResponse:
-        return HttpResponse.message(413, "Request Too Long")
+    def refuse(self, kind: GatewayResponse) -> HttpResponse:
+        """A refusal given before the request could be read whole (413, 411)."""
+        request_id = str(uuid.uuid4())
+        return _stamped(refusal(kind, request_id), request_id)
 
     def _dispatch(self, request: HttpRequest, request_id: str) -> HttpResponse:
         if len(request.body) > self.settings.max_payload_bytes:
-            return self.too_large()
+            return refusal(errors.REQUEST_TOO_LARGE, request_id)
         resolved = self.routes.resolve(request.method, request.path)
         if resolved is None:
             # API Gateway's answer for a resource or method that does not exist.
-            return _forbidden("Missing Authentication Token")
+            return refusal(errors.MISSING_AUTHENTICATION_TOKEN, request_id)
         route, path_params = resolved
         claims, denial = self._authorize(route, request)
         if denial is not None:
-            return denial
+            return refusal(denial, request_id)
         key_id, key_value, denial = self._meter(route, request)
         if denial is not None:
-            return denial
+            return refusal(denial, request_id)
         caller = Caller(claims=claims, api_key=key_value, api_key_id=key_id)
         event = build_event(request, route, path_params, caller, request_id)
         return self._integrate(route, event, request_id)
 
     def _authorize(
         self, route: Route, request: HttpRequest
-    ) -> tuple[dict[str, str] | None, HttpResponse | None]:
+    ) -> tuple[dict[str, str] | None, GatewayResponse | None]:
         if not route.authorized:
             return None, None
         try:
             claims = self.verifier.verify(request.header("authorization"))
         except InvalidToken as error:
             log.info("token rejected: %s", error)
-            return None, _unauthorized()
+            return None, errors.UNAUTHORIZED
         granted = set(str(claims.get("scope", "")).split())
         if route.scopes and not (route.scopes & granted):
-            return None, _forbidden("User is not authorized to access this resource")
+            return None, errors.ACCESS_DENIED
         return authorizer_claims(claims), None
 
     def _meter(
         self, route: Route, request: HttpRequest
-    ) -> tuple[str | None, str | None, HttpResponse | None]:
+    ) -> tuple[str | None, str | None, GatewayResponse | None]:
         presented = request.header("x-api-key")
         if not route.api_key_required:
             return None, None, None
         verdict, key = self.plans.admit(presented)
         if verdict is Verdict.FORBIDDEN or key is None:
-            return None, None, _forbidden()
+            return None, None, errors.INVALID_API_KEY
         if verdict is Verdict.THROTTLED:
-            return None, None, _too_many("Too Many Requests")
+            return None, None, errors.THROTTLED
         if verdict is Verdict.QUOTA_EXCEEDED:
-            return None, None, _too_many("Limit Exceeded")
+            return None, None, errors.QUOTA_EXCEEDED
         return key.id, key.value, None
 
     def _integrate(self, route: Route, event: dict, request_id: str) -> HttpResponse:
         try:
             result = self.invoker.invoke(
-                route.module, event, request_id, self.settings.integration_timeout_s
+                route.group, event, request_id, self.settings.integration_timeout_s
             )
             return parse_proxy_response(result)
         except IntegrationTimeout:
-            return HttpResponse.message(504, "Endpoint request timed out")
-        except MalformedProxyResponse as error:
-            log.error("%s: malformed proxy response: %s", route.module, error)
+            return refusal(errors.INTEGRATION_TIMEOUT, request_id)
+        except (FunctionError, MalformedProxyResponse) as error:
+            log.error("%s: %s", route.group, error)
         except Exception:
-            log.exception("%s: handler raised", route.module)
-        return HttpResponse.message(502, "Internal server error")
+            log.exception("%s: invocation failed", route.group)
+        return refusal(errors.LAMBDA_FAILURE, request_id)
+
+
+def _stamped(response: HttpResponse, request_id: str) -> HttpResponse:
+    response.headers += [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id[:16])]
+    return response

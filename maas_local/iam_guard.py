@@ -1,9 +1,11 @@
 """Every AWS call a handler makes locally is authorised against its function's policy.
 
-In the cloud each Lambda function runs under its own role. Locally the handlers share one
-process, so the guard tracks which function is running (`acting_as`, set by the invoker for
-each invocation) and checks each botocore call against that function's policy from the
-synthesised template (maas_local.cloud_template): the action, the resource ARN, and the
+In the cloud each Lambda function runs under its own role. Locally each execution environment
+is a process of one function (maas_local.execution_environment), which binds that function to
+the whole process once, at start (`bind_process`); `acting_as` names the function for one block
+of one thread instead (the guard's own tests). Each botocore call is checked against that
+function's policy from the synthesised template (maas_local.cloud_template): the action, the
+resource ARN, and the
 condition keys maas relies on (`iam:PassedToService` for PassRole). A denied call answers as
 AWS does: a 400 `AccessDeniedException` naming the action and the resource, raised by
 botocore as the ClientError the handler would get in the cloud.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import json
 import threading
 from collections import deque
@@ -35,10 +36,15 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
 from maas_local.iam_policy import Policy, Request, denial_message
+from maas_local.iam_requests import Place, requests_for
+
+__all__ = ["IamGuard", "Place", "acting_as", "bind_process", "requests_for"]
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("maas_function", default=None)
+# The function this whole process runs as: set once in an execution environment, read by every
+# thread (a handler's own threads too, such as S3 transfers), unlike a context variable.
+_process_function: str | None = None
 _DECISION_KEY = "maas_iam_denial"
-SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 KEPT_DECISIONS = 10_000
 
 
@@ -52,168 +58,15 @@ def acting_as(function: str) -> Iterator[None]:
         _acting.reset(token)
 
 
-@dataclass(frozen=True)
-class Place:
-    region: str
-    account: str
-
-    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
-        region, account = (self.region, self.account) if regional else ("", "")
-        return f"arn:aws:{service}:{region}:{account}:{resource}"
+def bind_process(function: str | None) -> None:
+    """Every AWS call this process makes, on any thread, is made by Lambda function `function`
+    (None: by no function; the calls are the stack's own and go unchecked)."""
+    global _process_function
+    _process_function = function
 
 
-def _sagemaker(op: str, p: dict[str, Any], at: Place) -> list[Request]:
-    def arn(kind: str, name: str) -> str:
-        return at.arn("sagemaker", f"{kind}/{name.lower()}")
-
-    requests: list[Request] = []
-    by_param = {
-        "TrainingJobName": "training-job",
-        "ModelName": "model",
-        "EndpointConfigName": "endpoint-config",
-        "EndpointName": "endpoint",
-    }
-    for param, kind in by_param.items():
-        if param in p and not op.startswith("List"):
-            requests.append(Request(f"sagemaker:{op}", arn(kind, str(p[param]))))
-    if "ResourceArn" in p:
-        requests.append(Request(f"sagemaker:{op}", str(p["ResourceArn"])))
-    if not requests:
-        requests.append(Request(f"sagemaker:{op}", "*"))
-    for role_param in ("RoleArn", "ExecutionRoleArn"):
-        if role_param in p:  # passing a role is its own permission, checked on the role
-            requests.append(
-                Request(
-                    "iam:PassRole",
-                    str(p[role_param]),
-                    {"iam:PassedToService": SAGEMAKER_SERVICE},
-                )
-            )
-    return requests
-
-
-_TRANSACT_ACTIONS = {
-    "Put": "PutItem",
-    "Update": "UpdateItem",
-    "Delete": "DeleteItem",
-    "ConditionCheck": "ConditionCheckItem",
-    "Get": "GetItem",
-}
-
-
-def _dynamodb(op: str, p: dict[str, Any], at: Place) -> list[Request]:
-    def table(name: str, index: str | None = None) -> str:
-        resource = f"table/{name}" + (f"/index/{index}" if index else "")
-        return at.arn("dynamodb", resource)
-
-    if op in ("TransactWriteItems", "TransactGetItems"):
-        # Each item of a transaction is authorised as its own single-item action.
-        requests = []
-        for item in p.get("TransactItems", []):
-            for kind, body in item.items():
-                requests.append(
-                    Request(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", table(body["TableName"]))
-                )
-        return requests
-    if op in ("BatchGetItem", "BatchWriteItem"):
-        return [Request(f"dynamodb:{op}", table(name)) for name in p.get("RequestItems", {})]
-    if "TableName" in p:
-        return [Request(f"dynamodb:{op}", table(p["TableName"], p.get("IndexName")))]
-    return [Request(f"dynamodb:{op}", "*")]
-
-
-def _cloudwatch(op: str, p: dict[str, Any], at: Place) -> list[Request]:
-    if op == "PutMetricAlarm":
-        context = {"cloudwatch:AlarmActions": list(p.get("AlarmActions", []))}
-        alarm = at.arn("cloudwatch", f"alarm:{p['AlarmName']}")
-        return [Request("cloudwatch:PutMetricAlarm", alarm, context)]
-    if op in ("DescribeAlarms", "DeleteAlarms") and p.get("AlarmNames"):
-        return [
-            Request(f"cloudwatch:{op}", at.arn("cloudwatch", f"alarm:{name}"))
-            for name in p["AlarmNames"]
-        ]
-    context = {"cloudwatch:namespace": p["Namespace"]} if "Namespace" in p else {}
-    return [Request(f"cloudwatch:{op}", "*", context)]
-
-
-def _autoscaling(op: str, p: dict[str, Any], at: Place) -> list[Request]:
-    action = f"application-autoscaling:{op}"
-    if "ResourceId" not in p:
-        return [Request(action, "*")]
-    # A scalable target's ARN ends in an id the service makes; the policy can only name it
-    # with a wildcard and hold it with the namespace and dimension condition keys.
-    target_id = hashlib.sha256(str(p["ResourceId"]).encode()).hexdigest()[:32]
-    context = {
-        "application-autoscaling:service-namespace": str(p.get("ServiceNamespace", "")),
-        "application-autoscaling:scalable-dimension": str(p.get("ScalableDimension", "")),
-    }
-    resource = at.arn("application-autoscaling", f"scalable-target/{target_id}")
-    return [Request(action, resource, context)]
-
-
-def requests_for(
-    service: str,
-    op: str,
-    params: dict[str, Any],
-    at: Place,
-    bucket_keys: dict[str, str] | None = None,
-) -> list[Request]:
-    """The IAM requests AWS evaluates for one API call, per the Service Authorization
-    Reference (https://docs.aws.amazon.com/service-authorization/latest/reference/):
-    the action, each resource it names, and the condition keys maas's policies use."""
-    if service == "sagemaker":
-        return _sagemaker(op, params, at)
-    if service == "sagemaker-runtime":
-        return [
-            Request(
-                f"sagemaker:{op}", at.arn("sagemaker", f"endpoint/{params['EndpointName'].lower()}")
-            )
-        ]
-    if service == "dynamodb":
-        return _dynamodb(op, params, at)
-    if service == "cloudwatch":
-        return _cloudwatch(op, params, at)
-    if service == "application-autoscaling":
-        return _autoscaling(op, params, at)
-    if service == "s3" and "Bucket" in params:
-        return _s3(op, params, bucket_keys or {})
-    return [Request(f"{service}:{op}", "*")]
-
-
-# S3 operations and the IAM action each is authorised as ("Amazon S3 API operations and
-# permissions": https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html).
-_S3_ACTIONS = {
-    "ListObjectsV2": "s3:ListBucket",
-    "ListObjects": "s3:ListBucket",
-    "HeadBucket": "s3:ListBucket",
-    "GetObject": "s3:GetObject",
-    "HeadObject": "s3:GetObject",
-    "PutObject": "s3:PutObject",
-    "CreateMultipartUpload": "s3:PutObject",
-    "UploadPart": "s3:PutObject",
-    "CompleteMultipartUpload": "s3:PutObject",
-    "AbortMultipartUpload": "s3:AbortMultipartUpload",
-    "DeleteObject": "s3:DeleteObject",
-}
-
-
-def _s3(op: str, p: dict[str, Any], bucket_keys: dict[str, str]) -> list[Request]:
-    """The S3 action on its bucket or object, plus the KMS action SSE-KMS makes on the
-    caller's behalf: GenerateDataKey to write, Decrypt to read ("Protecting data with
-    server-side encryption using AWS KMS keys", permissions:
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)."""
-    bucket, key = p["Bucket"], p.get("Key")
-    action = _S3_ACTIONS.get(op, f"s3:{op}")
-    if action == "s3:ListBucket":
-        context = {"s3:prefix": str(p.get("Prefix", ""))}
-        return [Request(action, f"arn:aws:s3:::{bucket}", context)]
-    requests = [Request(action, f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else ""))]
-    kms_key = p.get("SSEKMSKeyId") or bucket_keys.get(bucket)
-    if kms_key and action == "s3:PutObject" and op != "UploadPart":
-        requests.append(Request("kms:GenerateDataKey", kms_key))
-    elif kms_key and op == "GetObject":
-        requests.append(Request("kms:Decrypt", kms_key))
-    return requests
+def acting_function() -> str | None:
+    return _acting.get() or _process_function
 
 
 @dataclass
@@ -286,7 +139,7 @@ class IamGuard:
 
     # -- botocore hooks ----------------------------------------------------------------
     def before_parameter_build(self, params: dict, model: Any, context: dict, **_: Any) -> None:
-        function = _acting.get()
+        function = acting_function()
         if function is None:
             return  # not a handler's call: the stack's own set-up and tests
         service = model.service_model.service_name

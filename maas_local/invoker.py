@@ -1,93 +1,204 @@
-"""Calls handler modules the way Lambda does: a context object, a deadline, a thread per call.
+"""Invokes handlers the way Lambda does: each function has its own execution environments.
 
-Handler modules keep one resolver per thread (see handlers.web.entry), so calls to the same
-module may run side by side, as concurrent Lambda containers would.
+An environment (maas_local.execution_environment) is a process that serves one request at a
+time. A function gets a new environment when a request finds all of its environments busy, up to
+its concurrency (Lambda's reserved concurrency: the most environments that one function may run
+at once, https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); an idle
+environment is reused, the most recently used first, so the warm ones stay warm.
+
+Past its concurrency, Lambda throttles a synchronous call with 429, which API Gateway answers
+with a 500 (https://repost.aws/knowledge-center/api-gateway-internal-server-error). Locally a
+request waits for an environment of its function instead, within its integration timeout (then
+504): the local limit stands for the laptop's cores, not for an account's concurrency quota, and
+a demo should not fail over it. Nothing is shared between functions, and nothing serialises
+requests across environments, so a slow model holds only the environments that call it.
 """
 
 from __future__ import annotations
 
-import importlib
+import logging
+import os
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
 
-from maas_local.config import REGION
-from maas_local.iam_guard import acting_as
-from maas_local.proxy_event import ACCOUNT_ID
+from maas_contract.routes import HANDLERS_PACKAGE, function_suffix, handler_module
+from maas_local.execution_environment import (
+    EnvironmentTimeout,
+    ExecutionEnvironment,
+    FunctionError,
+    FunctionSpec,
+    HandlerFailed,
+)
+from maas_local.forkserver import ForkServer, ServerConfig
 
-Handler = Callable[[dict[str, Any], Any], Any]
+DEFAULT_CONCURRENCY = 4  # environments per function
+log = logging.getLogger("maas_local.invoker")
+
+__all__ = ["FunctionError", "HandlerInvoker", "IntegrationTimeout"]
 
 
 class IntegrationTimeout(Exception):
     """The handler did not answer within the integration timeout (API Gateway answers 504)."""
 
 
-class LambdaContext:
-    """The attributes Lambda's context object carries that Powertools and handlers read."""
+class FunctionPool:
+    """The execution environments of one function."""
 
-    def __init__(self, function_name: str, request_id: str, timeout_s: float) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self._deadline = time.monotonic() + timeout_s
+    def __init__(self, spec: FunctionSpec, concurrency: int, forks: ForkServer) -> None:
+        if concurrency < 1:
+            raise ValueError(f"{spec.function_name}: concurrency must be at least 1")
+        self.spec = spec
+        self._forks = forks
+        self.concurrency = concurrency
+        self._idle: list[ExecutionEnvironment] = []  # the most recently used last
+        self._live: set[ExecutionEnvironment] = set()
+        self._starting = 0
+        self._changed = threading.Condition()
+        self._closed = False
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    def invoke(self, event: dict[str, Any], request_id: str, deadline: float) -> Any:
+        environment = self._acquire(deadline)
+        try:
+            result = environment.invoke(event, request_id, deadline)
+        except HandlerFailed:
+            self._release(environment)  # the handler's error: its environment is sound
+            raise
+        except BaseException:
+            self._discard(environment)
+            raise
+        self._release(environment)
+        return result
+
+    def warm(self, deadline: float) -> None:
+        """Start one environment now, so that the first request finds it ready."""
+        self._release(self._acquire(deadline))
+
+    @property
+    def size(self) -> int:
+        with self._changed:
+            return len(self._live) + self._starting
+
+    def _acquire(self, deadline: float) -> ExecutionEnvironment:
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise RuntimeError(f"{self.spec.function_name}: the invoker is shut down")
+                while self._idle:
+                    environment = self._idle.pop()
+                    if environment.idle_and_alive():
+                        return environment
+                    self._live.discard(environment)
+                    environment.kill()
+                if len(self._live) + self._starting < self.concurrency:
+                    self._starting += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise EnvironmentTimeout(self.spec.function_name)
+                self._changed.wait(remaining)
+        try:
+            environment = self._forks.fork(self.spec)
+            environment.wait_ready(deadline)
+        except BaseException:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify()
+            raise
+        with self._changed:  # one step, so that the count never dips below what runs
+            self._starting -= 1
+            self._live.add(environment)
+        log.info("%s: new environment, pid %s", self.spec.function_name, environment.pid)
+        return environment
+
+    def _release(self, environment: ExecutionEnvironment) -> None:
+        with self._changed:
+            if self._closed:
+                environment.kill()
+                return
+            self._idle.append(environment)
+            self._changed.notify()
+
+    def _discard(self, environment: ExecutionEnvironment) -> None:
+        environment.kill()
+        with self._changed:
+            self._live.discard(environment)
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            environments = list(self._live)
+            self._live.clear()
+            self._idle.clear()
+            self._changed.notify_all()
+        for environment in environments:
+            environment.kill()
 
 
 class HandlerInvoker:
+    """One pool of execution environments per function (route group), made on first use."""
+
     def __init__(
         self,
-        package: str = "handlers",
+        package: str = HANDLERS_PACKAGE,
         *,
         function_prefix: str = "maas-local",
-        max_workers: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        code_root: Path | None = None,
+        iam_policies: Path | None = None,
+        iam_audit_log: Path | None = None,
     ) -> None:
         self._package = package
         self._prefix = function_prefix
-        self._handlers: dict[str, Handler] = {}
-        self._registry_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="lambda")
+        self.concurrency = concurrency
+        self._forks = ForkServer(
+            ServerConfig(
+                environ=dict(os.environ),  # as Lambda fixes them when a function is deployed
+                code_root=str(code_root) if code_root else None,
+                iam_policies=str(iam_policies) if iam_policies else None,
+                iam_audit_log=str(iam_audit_log) if iam_audit_log else None,
+            )
+        )
+        self._pools: dict[str, FunctionPool] = {}
+        self._pools_lock = threading.Lock()
 
-    def _load(self, module: str) -> Handler:
-        with self._registry_lock:
-            if module not in self._handlers:
-                loaded = importlib.import_module(f"{self._package}.{module}")
-                self._handlers[module] = loaded.handler
-            return self._handlers[module]
+    def pool(self, group: str) -> FunctionPool:
+        with self._pools_lock:
+            if group not in self._pools:
+                spec = FunctionSpec(
+                    group=group,
+                    entry_module=handler_module(group, self._package),
+                    function_name=f"{self._prefix}-{function_suffix(group)}",
+                )
+                self._pools[group] = FunctionPool(spec, self.concurrency, self._forks)
+            return self._pools[group]
 
-    def preload(self, modules: set[str]) -> None:
-        """Import every module up front, so the first request does not pay for the cold start."""
-        for module in sorted(modules):
-            self._load(module)
-
-    def invoke(self, module: str, event: dict[str, Any], request_id: str, timeout_s: float) -> Any:
-        """Run module.handler(event, context); IntegrationTimeout past timeout_s."""
-        handler = self._load(module)
+    def preload(self, groups: set[str], timeout_s: float = 60.0) -> None:
+        """Load the handlers once, before the first request, and start one environment of each
+        function, so that no request pays for a cold start. A function whose handler does not
+        load is logged and left cold: its requests fail as they would in the cloud."""
+        self._forks.start([handler_module(group, self._package) for group in sorted(groups)])
         deadline = time.monotonic() + timeout_s
-        function_name = f"{self._prefix}-{module.replace('_', '-')}"
+        for group in sorted(groups):
+            try:
+                self.pool(group).warm(deadline)
+            except (FunctionError, EnvironmentTimeout) as error:
+                log.error("%s: no environment started: %s", group, error)
 
-        def run() -> Any:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:  # waited in the queue past the deadline: never start late
-                raise IntegrationTimeout(module)
-            with acting_as(module):  # its AWS calls are checked against its own role's policy
-                return handler(event, LambdaContext(function_name, request_id, remaining))
-
-        future: Future = self._pool.submit(run)
+    def invoke(self, group: str, event: dict[str, Any], request_id: str, timeout_s: float) -> Any:
+        """The result of the group's handler(event, context); IntegrationTimeout past
+        timeout_s, FunctionError when the handler or its environment failed."""
+        deadline = time.monotonic() + timeout_s
         try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout as error:
-            future.cancel()
-            raise IntegrationTimeout(module) from error
+            return self.pool(group).invoke(event, request_id, deadline)
+        except EnvironmentTimeout as error:
+            raise IntegrationTimeout(group) from error
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._pools_lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
+        self._forks.close()

@@ -54,6 +54,7 @@ def _start_daemon(paths: StackPaths, options: StackOptions) -> int:
     log.write_text("")
     argv = [sys.executable, "-m", "maas_local.stack", "--home", str(paths.home)]
     argv += ["--openapi", str(options.openapi), "--handlers-package", options.handlers_package]
+    argv += ["--function-concurrency", str(options.function_concurrency)]
     if options.localstack_url:
         argv += ["--localstack-url", options.localstack_url]
     with open(log, "ab") as out:

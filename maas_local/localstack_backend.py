@@ -129,7 +129,8 @@ def start(*, port: int, root: Path, timeout: float = 60.0) -> LocalStack:
         if process.poll() is not None:
             raise LocalStackError(f"LocalStack exited with {process.returncode}: see {log_path}")
         try:
-            services = stack.health().get("services", {})
+            found = stack.health().get("services")
+            services = found if isinstance(found, dict) else {}
             wanted = SERVICES + CDK_SERVICES
             if all(services.get(name) in ("available", "running") for name in wanted):
                 return stack

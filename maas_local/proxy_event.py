@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from maas_contract.routes import Route
 from maas_local.config import STAGE
-from maas_local.routing import Route
 
 ACCOUNT_ID = "123456789012"  # moto's default account, so ARNs agree
 API_ID = "maaslocal0"
 _TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "application/xml")
+_JSON = ("Content-Type", "application/json")
 
 
 @dataclass
@@ -43,11 +44,8 @@ class HttpResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def message(cls, status: int, message: str, **extra: str) -> HttpResponse:
-        """API Gateway's own error shape: {"message": "..."} with its x-amzn-ErrorType."""
-        headers = [("Content-Type", "application/json")]
-        headers += [(key, value) for key, value in extra.items()]
-        return cls(status, json.dumps({"message": message}).encode(), headers)
+    def of_json(cls, status: int, payload: Any, *headers: tuple[str, str]) -> HttpResponse:
+        return cls(status, json.dumps(payload).encode(), [_JSON, *headers])
 
 
 def is_binary(content_type: str | None, body: bytes) -> bool:
@@ -95,7 +93,7 @@ def build_event(
     else:
         body = request.body.decode("utf-8")
     return {
-        "resource": route.resource,
+        "resource": route.path,
         "path": request.path,
         "httpMethod": request.method,
         "headers": headers,
@@ -137,7 +135,7 @@ def _request_context(
         "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
         "requestTimeEpoch": int(now * 1000),
         "resourceId": "local",
-        "resourcePath": route.resource,
+        "resourcePath": route.path,
         "stage": STAGE,
     }
     if caller.claims is not None:

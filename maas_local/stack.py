@@ -25,6 +25,7 @@ import psutil
 from maas_local import aws_resources, cloud_template
 from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
 from maas_local.event_queue import QUEUE_ENV, QUEUE_NAME, RULE_NAME, create_route
+from maas_local.invoker import DEFAULT_CONCURRENCY
 from maas_local.processes import (
     Child,
     free_port,
@@ -57,6 +58,8 @@ class StackOptions:
     # MAAS_LOCALSTACK_URL moves S3, KMS, SQS and EventBridge to a running LocalStack, and
     # state-change events through a real EventBridge rule and queue.
     localstack_url: str | None = os.environ.get("MAAS_LOCALSTACK_URL") or None
+    # Execution environments per function, as Lambda's reserved concurrency caps them.
+    function_concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclass
@@ -102,7 +105,7 @@ class Supervisor:
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         event_token = secrets.token_urlsafe(32)
         localstack = self.options.localstack_url
-        moto = _module_argv("moto.server", host="127.0.0.1", port=ports["moto"])
+        moto = _module_argv("maas_local.moto_server", host="127.0.0.1", port=ports["moto"])
         self._launch("moto", moto, {}, urls["moto"], "/moto-api/")
         sink = "events:default" if localstack else f"{urls['gateway']}/_local/events/{event_token}"
         emulator = _module_argv(
@@ -151,6 +154,7 @@ class Supervisor:
             keys_dir=self.paths.keys,
             openapi=self.options.openapi,
             handlers_package=self.options.handlers_package,
+            function_concurrency=self.options.function_concurrency,
             iam_policies=policies_file,
             iam_audit_log=self.paths.logs / "iam-decisions.jsonl",
         )
@@ -279,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--openapi", type=Path, default=StackOptions.openapi)
     parser.add_argument("--handlers-package", default=StackOptions.handlers_package)
     parser.add_argument(
+        "--function-concurrency", type=int, default=StackOptions.function_concurrency
+    )
+    parser.add_argument(
         "--localstack-url",
         default=StackOptions.localstack_url,
         help="a running LocalStack to serve S3, KMS, SQS and EventBridge",
@@ -289,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         openapi=args.openapi,
         handlers_package=args.handlers_package,
         localstack_url=args.localstack_url,
+        function_concurrency=args.function_concurrency,
     )
 
     def progress(line: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +13,15 @@ from handlers.shared.errors import ApiError, bad_request, conflict, not_found
 from maas_contract.names import endpoint_name
 from maas_contract.settings import HandlerSettings
 
-_AUTO_NUMBER_ATTEMPTS = 5
+# Concurrent registrations of one model race for the next number; the loser of each round
+# reads the new latest and tries again after a random pause that doubles up to a cap
+# (exponential backoff with full jitter), so that Lambda's parallel execution environments
+# spread out instead of colliding again in step. It gives up with a 409 only after
+# _AUTO_NUMBER_BUDGET_S, well inside the registry function's 10 s timeout (infra/api_functions.py).
+# 50 simultaneous registrations all land (tests/reliability/test_faults.py).
+_AUTO_NUMBER_BUDGET_S = 6.0
+_BACKOFF_FIRST_S = 0.025
+_BACKOFF_CAP_S = 0.4
 # Transaction items that commit with a registration or not at all, given its version number.
 AlsoWrite = Callable[[int], list[dict[str, Any]]]
 
@@ -65,13 +75,19 @@ def register(
     endpoint = endpoint_name(resource_prefix, model)
     if version is not None:
         return _write(model, endpoint, version, attrs, also)
-    for _ in range(_AUTO_NUMBER_ATTEMPTS):
+    deadline = time.monotonic() + _AUTO_NUMBER_BUDGET_S
+    pause = _BACKOFF_FIRST_S
+    while True:
         latest = int((registry_table.get_model(model) or {}).get("latest_version", 0))
         try:
             return _write(model, endpoint, latest + 1, attrs, also)
         except ApiError as exc:
             if exc.status != 409:
                 raise
+        if time.monotonic() + pause > deadline:
+            break
+        time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not a secret
+        pause = min(2 * pause, _BACKOFF_CAP_S)
     raise conflict("too many concurrent registrations for this model; retry", retry_after=1)
 
 

@@ -26,7 +26,7 @@ class Context:
 
     root: Path
     region: str
-    sink: events.EventSink
+    sink: events.EventPublisher
     account: str = ACCOUNT
     seed: int | None = None
     time_scale: float = 0.1

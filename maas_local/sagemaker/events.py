@@ -26,11 +26,14 @@ from typing import Any
 
 import boto3
 
-log = logging.getLogger("maas_local.sagemaker.events")
+from maas_contract.events import (
+    ENDPOINT_DEPLOYMENT_STATE_CHANGE,
+    ENDPOINT_STATE_CHANGE,
+    SOURCE,
+    TRAINING_JOB_STATE_CHANGE,
+)
 
-TRAINING_JOB = "SageMaker Training Job State Change"
-ENDPOINT = "SageMaker Endpoint State Change"
-ENDPOINT_DEPLOYMENT = "SageMaker Endpoint Deployment State Change"
+log = logging.getLogger("maas_local.sagemaker.events")
 
 # EventBridge spells endpoint states in upper snake case (IN_SERVICE), unlike the API.
 _ENDPOINT_STATUS = {
@@ -90,7 +93,11 @@ TRAINING_JOB_DETAIL: dict[str, Any] = {
     "Tags": FREE_MAP,
 }
 # Present in the sample even when the job has none of them.
-_TRAINING_ALWAYS = {"VpcConfig": {}, "SecondaryStatusTransitions": [], "HyperParameters": {}}
+_TRAINING_ALWAYS: dict[str, object] = {
+    "VpcConfig": {},
+    "SecondaryStatusTransitions": [],
+    "HyperParameters": {},
+}
 _TRAINING_TIMES = ("CreationTime", "TrainingStartTime", "TrainingEndTime", "LastModifiedTime")
 
 ENDPOINT_DETAIL: dict[str, Any] = {
@@ -171,7 +178,7 @@ def build(detail_type: str, arn: str, detail: dict[str, Any], *, account: str, r
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": detail_type,
-        "source": "aws.sagemaker",
+        "source": SOURCE,
         "account": account,
         "time": dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
@@ -191,7 +198,13 @@ def training_job_event(describe: dict, tags: list, *, account: str, region: str)
         if key in detail:
             detail[key] = str(_millis(detail[key]))
     detail["Tags"] = _tags_map(tags)
-    return build(TRAINING_JOB, describe["TrainingJobArn"], detail, account=account, region=region)
+    return build(
+        TRAINING_JOB_STATE_CHANGE,
+        describe["TrainingJobArn"],
+        detail,
+        account=account,
+        region=region,
+    )
 
 
 def endpoint_event(describe: dict, tags: list, *, account: str, region: str) -> dict:
@@ -205,7 +218,9 @@ def endpoint_event(describe: dict, tags: list, *, account: str, region: str) -> 
         variant["DesiredInstanceCount"] = float(variant.get("DesiredInstanceCount", 1))
     detail["EndpointStatus"] = _ENDPOINT_STATUS.get(describe["EndpointStatus"], "UNKNOWN")
     detail["Tags"] = _tags_map(tags)
-    return build(ENDPOINT, describe["EndpointArn"], detail, account=account, region=region)
+    return build(
+        ENDPOINT_STATE_CHANGE, describe["EndpointArn"], detail, account=account, region=region
+    )
 
 
 def variant_status(stage: str, message: str, started: dt.datetime) -> list[dict[str, Any]]:
@@ -241,11 +256,12 @@ def endpoint_deployment_event(
     detail["EndpointStatus"] = _ENDPOINT_STATUS.get(describe["EndpointStatus"], "UNKNOWN")
     detail["Tags"] = _tags_map(tags)
     arn = describe["EndpointArn"]
-    return build(ENDPOINT_DEPLOYMENT, arn, detail, account=account, region=region)
+    return build(ENDPOINT_DEPLOYMENT_STATE_CHANGE, arn, detail, account=account, region=region)
 
 
-class EventSink:
-    """Delivers events in order on a background thread; retries with backoff, logs failures."""
+class EventPublisher:
+    """Sends the emulator's events to the `--event-sink` target, in order, on a background
+    thread; retries with backoff, and logs what it had to drop."""
 
     def __init__(self, target: str | None, *, attempts: int = 4, backoff_s: float = 0.2) -> None:
         self.target = target

@@ -172,7 +172,8 @@ class VariantServer:
             data = response.read()
         except TimeoutError:
             conn.close()
-            return 408, b"The invocation timed out waiting for the model server", "text/plain"
+            timed_out = b"The invocation timed out waiting for the model server"
+            return 408, ModelReply.of(timed_out, None, self), "text/plain"
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             conn.close()
             raise WorkerDied(f"model server for {self.name} failed: {exc}") from exc

@@ -21,15 +21,14 @@ import importlib.util
 import inspect
 import json
 import os
-import socket
 import sys
 import threading
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
 from maas_local.sagemaker.batching import Batcher
 
 TOKEN_HEADER = "X-Maas-Worker-Token"  # noqa: S105 - a header name, not a secret
@@ -41,7 +40,12 @@ class ServingContext:
     headers and status out, one entry per request in the batch (`idx`)."""
 
     def __init__(self, model_dir: str, requests: list[RequestProcessor]) -> None:
-        self.system_properties = {"model_dir": model_dir, "gpu_id": None, "batch_size": 1}
+        self.model_dir = model_dir
+        self.system_properties: dict[str, object] = {
+            "model_dir": model_dir,
+            "gpu_id": None,
+            "batch_size": 1,
+        }
         self.request_processor = requests
         self.request_ids = {i: str(i) for i in range(len(requests))}
 
@@ -52,7 +56,7 @@ class ServingContext:
     @classmethod
     def spanning(cls, contexts: list[ServingContext]) -> ServingContext:
         """One context over a batch of requests, as TorchServe gives a batched call."""
-        model_dir = contexts[0].system_properties["model_dir"]
+        model_dir = contexts[0].model_dir
         return cls(model_dir, [c.request_processor[0] for c in contexts])
 
     def get_request_id(self, idx: int = 0) -> str | None:
@@ -136,18 +140,8 @@ def load(model_dir: Path) -> Handler:
     return Handler(module, model_dir)
 
 
-def make_handler(batcher: Batcher, token: str, model_dir: str) -> type[BaseHTTPRequestHandler]:
-    class ModelServer(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # Separate header and body writes would otherwise wait on delayed ACKs (~40 ms).
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-            pass
-
+def make_handler(batcher: Batcher, token: str, model_dir: str) -> type[LocalRequestHandler]:
+    class ModelServer(LocalRequestHandler):
         def _authorized(self) -> bool:
             if hmac.compare_digest(self.headers.get(TOKEN_HEADER, ""), token):
                 return True
@@ -164,7 +158,12 @@ def make_handler(batcher: Batcher, token: str, model_dir: str) -> type[BaseHTTPR
             if self.path != "/invocations":
                 self._reply(404, b'{"message": "not found"}', "application/json")
                 return
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            try:
+                body = self.read_body()
+            except BodyRefused as refused:
+                refusal = json.dumps({"message": refused.reason}).encode()
+                self._reply(refused.status, refusal, "application/json")
+                return
             content_type = self.headers.get("Content-Type") or "application/json"
             accept = self.headers.get("Accept") or "application/json"
             headers = {k: v for k, v in self.headers.items() if k != TOKEN_HEADER}
@@ -190,22 +189,10 @@ def make_handler(batcher: Batcher, token: str, model_dir: str) -> type[BaseHTTPR
         def _reply(
             self, status: int, body: bytes, content_type: str, extra: dict | None = None
         ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
+            headers = [("Content-Type", content_type), *(extra or {}).items()]
+            self.send_bytes(status, body, headers)
 
     return ModelServer
-
-
-class ModelHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The emulator opens a connection per invocation; socketserver's default backlog of 5
-    # overflows when concurrent requests wait on a batch, and the callers see resets.
-    request_queue_size = 128
 
 
 def _exit_when_orphaned() -> None:
@@ -234,7 +221,7 @@ def main() -> None:
         max_size=int(os.environ.get("MAAS_BATCH_MAX_SIZE", "8")),
         max_wait_s=float(os.environ.get("MAAS_BATCH_MAX_WAIT_MS", "5")) / 1000.0,
     )
-    server = ModelHTTPServer(("127.0.0.1", 0), make_handler(batcher, token, str(args.model_dir)))
+    server = LocalHTTPServer(("127.0.0.1", 0), make_handler(batcher, token, str(args.model_dir)))
     partial = args.ready_file.with_suffix(".tmp")
     partial.write_text(str(server.server_address[1]))
     partial.replace(args.ready_file)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
 from maas_local.sagemaker import events, protocol, runtime, s3io
 from maas_local.sagemaker.capture import Observed
 from maas_local.sagemaker.control_plane import Context, ControlPlane
@@ -41,7 +40,7 @@ class Emulator:
     def __init__(self, host: str, port: int, control: ControlPlane, verifier: Verifier) -> None:
         self.control = control
         self.httpd = EmulatorHTTPServer((host, port), control, verifier)
-        self.host, self.port = self.httpd.server_address[:2]
+        self.host, self.port = host, self.httpd.server_port
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sagemaker-http")
 
@@ -95,7 +94,7 @@ def serve(
     ctx = Context(
         root=root,
         region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
-        sink=events.EventSink(events.validate_target(event_sink)),
+        sink=events.EventPublisher(events.validate_target(event_sink)),
         seed=seed if seed is not None else (int(env_seed) if env_seed else None),
         time_scale=time_scale
         if time_scale is not None
@@ -106,12 +105,7 @@ def serve(
     return Emulator(host, port, ControlPlane(ctx, source.resolve()), verifier).start()
 
 
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's default backlog of 5 drops connections under concurrent load, and a
-    # dropped SYN costs its client a one-second retransmit.
-    request_queue_size = 128
-
+class EmulatorHTTPServer(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], control: ControlPlane, verifier: Verifier) -> None:
         super().__init__(address, RequestHandler)
         self.control = control
@@ -141,22 +135,12 @@ def _capture(
     )
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(LocalRequestHandler):
     """Routes each request to the control plane or the runtime; answers AWS's error shapes."""
 
     server: EmulatorHTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out as separate writes; without NODELAY, Nagle's algorithm and
-        # the client's delayed ACK add ~40 ms to every response.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    protocol_version = "HTTP/1.1"
     server_version = "maas-sagemaker-local"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-        log.debug("%s " + format, self.address_string(), *args)
+    logger = log
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path.rstrip("/") == "/_emulator/health":
@@ -174,13 +158,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(404, b'{"message": "not found"}', "application/json")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD:
-            self.close_connection = True
-            err = AwsError("ValidationError", "Request payload exceeds 6 MB", 413)
-            self._send(413, protocol.rest_error(err), "application/json", err.code)
+        try:
+            body = self.read_body(MAX_PAYLOAD)
+        except BodyRefused as refused:
+            message = "Request payload exceeds 6 MB" if refused.status == 413 else refused.reason
+            err = AwsError("ValidationError", message, refused.status)
+            self._send(err.status, protocol.rest_error(err), "application/json", err.code)
             return
-        body = self.rfile.read(length)
         match = INVOCATION_PATH.match(self.path)
         if match:
             self._runtime(unquote(match.group(1)), body)
@@ -213,8 +197,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(err.status, protocol.json_error(err), content_type, err.code)
         except Exception as exc:  # a bug of ours: answer as AWS does, and log it
             log.exception("%s failed", target)
-            err = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
-            self._send(500, protocol.json_error(err), content_type, err.code)
+            failure = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+            self._send(500, protocol.json_error(failure), content_type, failure.code)
 
     def _runtime(self, endpoint: str, body: bytes) -> None:
         try:
@@ -253,8 +237,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(err.status, protocol.rest_error(err), "application/json", err.code)
         except Exception as exc:  # a bug of ours
             log.exception("InvokeEndpoint %s failed", endpoint)
-            err = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
-            self._send(500, protocol.rest_error(err), "application/json", err.code)
+            failure = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+            self._send(500, protocol.rest_error(failure), "application/json", failure.code)
 
     def _send(
         self,
@@ -264,13 +248,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         error_type: str | None = None,
         extra: dict[str, str] | None = None,
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        headers = [("Content-Type", content_type), ("x-amzn-RequestId", str(uuid.uuid4()))]
         if error_type:
-            self.send_header("x-amzn-ErrorType", error_type)
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+            headers.append(("x-amzn-ErrorType", error_type))
+        headers += list((extra or {}).items())
+        self.send_bytes(status, body, headers)

@@ -16,6 +16,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from maas_contract.registry import key_schema
 from maas_contract.settings import HandlerSettings
 from maas_local.lambda_context import LambdaContext
+from maas_local.moto_server import serialise_dynamodb
 from tests.handlers.support import (
     ARTIFACTS,
     CAPTURE,
@@ -134,18 +135,11 @@ def runtime_stub(monkeypatch: pytest.MonkeyPatch, aws_backend: dict) -> Iterator
 @pytest.fixture
 def moto_server(environment: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """moto as a server on 127.0.0.1, for tests whose callers are separate processes (as
-    concurrent Lambda instances are). Each request is applied atomically, as in DynamoDB."""
+    concurrent Lambda instances are). Its table operations run one at a time, as the local
+    stack's do, so conditional writes and transactions are atomic, as in DynamoDB."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    lock = threading.Lock()
-    original = DomainDispatcherApplication.__call__
-
-    def atomic(self: Any, environ: Any, start_response: Any) -> Any:
-        with lock:
-            return list(original(self, environ, start_response))
-
-    monkeypatch.setattr(DomainDispatcherApplication, "__call__", atomic)
+    serialise_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

@@ -8,19 +8,15 @@ unmetered key (fuzzing and load must not be throttled) and one whose quota is al
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from reliability_helpers import ALARMS, DIGITS, FIGURES, Stack, wait_for  # noqa: E402
-
-from maas_local import demo_steps, lifecycle  # noqa: E402
-from maas_local.config import StackPaths, read_json  # noqa: E402
-from maas_local.stack import StackOptions  # noqa: E402
-from maas_local.usage_plans import UsagePlan, new_api_key, save_api_keys  # noqa: E402
+from maas import demo_steps
+from maas_local import lifecycle
+from maas_local.config import StackPaths, read_json
+from maas_local.stack import StackOptions
+from maas_local.usage_plans import UsagePlan, new_api_key, save_api_keys
+from tests.reliability.reliability_helpers import ALARMS, DIGITS, FIGURES, Stack, wait_for
 
 # Deployment waits (canary interval, termination wait) run at this fraction of real time.
 TIME_SCALE = "0.02"

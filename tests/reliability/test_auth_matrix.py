@@ -16,7 +16,9 @@ import time
 import uuid
 
 import pytest
-from reliability_helpers import (
+
+from maas_contract.errors import ACCESS_DENIED, INVALID_API_KEY, QUOTA_EXCEEDED, UNAUTHORIZED
+from tests.reliability.reliability_helpers import (
     ARTIFACT_BUCKET,
     DIGITS,
     OPENAPI,
@@ -142,7 +144,7 @@ def test_a_missing_or_untrustworthy_token_is_refused_with_401(stack, method, pat
     )
 
     assert response.status_code == status, response.text
-    assert response.json() == {"message": "Unauthorized"}
+    assert response.json() == UNAUTHORIZED.body(response.headers["x-amzn-RequestId"])
     assert status in documented(method, path)
     tally("auth matrix cells")
 
@@ -156,6 +158,7 @@ def test_an_invoke_only_token_on_an_admin_route_is_refused_with_403(stack, metho
     response = stack.call(method, concrete, scopes="invoke", json={})
 
     assert response.status_code == 403, response.text
+    assert response.json() == ACCESS_DENIED.body(response.headers["x-amzn-RequestId"])
     assert 403 in documented(method, path)
     tally("auth matrix cells")
 
@@ -170,7 +173,7 @@ def test_a_call_without_an_api_key_is_refused_with_403(stack, method, path):
     )
 
     assert response.status_code == 403, response.text
-    assert response.json() == {"message": "Forbidden"}
+    assert response.json() == INVALID_API_KEY.body(response.headers["x-amzn-RequestId"])
     tally("auth matrix cells")
 
 
@@ -181,7 +184,7 @@ def test_a_key_over_its_quota_is_refused_with_429(stack, method, path):
     response = stack.call(method, concrete, key="spent", json={})
 
     assert response.status_code == 429, response.text
-    assert response.json() == {"message": "Limit Exceeded"}
+    assert response.json() == QUOTA_EXCEEDED.body(response.headers["x-amzn-RequestId"])
     assert 429 in documented(method, path)
     tally("auth matrix cells")
 

@@ -15,7 +15,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from reliability_helpers import DIGITS, FIGURES, OPENAPI
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,6 +22,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.reliability.reliability_helpers import DIGITS, FIGURES, OPENAPI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from secret_scan import scan_repo, scan_text
+from tests.security.secret_scan import scan_repo, scan_text
 
 REPO = Path(__file__).resolve().parents[2]
 SCANNED = ["handlers", "training", "maas_local"]

@@ -1,0 +1,1 @@
+"""A stand-in for handlers/ that bench/gateway_concurrency.py puts behind the local gateway."""
