@@ -14,6 +14,7 @@ from typing import Any
 
 from maas_local.sagemaker import events, rules
 from maas_local.sagemaker.endpoints import Endpoints
+from maas_local.sagemaker.event_publisher import EventPublisher
 from maas_local.sagemaker.protocol import AwsError, now, project, validation
 from maas_local.sagemaker.training_jobs import TrainingJobs
 
@@ -26,7 +27,7 @@ class Context:
 
     root: Path
     region: str
-    sink: events.EventPublisher
+    sink: EventPublisher
     account: str = ACCOUNT
     seed: int | None = None
     time_scale: float = 0.1

@@ -14,17 +14,10 @@ runs on one background thread, in order, so a slow sink never blocks the control
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import queue
-import threading
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
-
-import boto3
 
 from maas_contract.events import (
     ENDPOINT_DEPLOYMENT_STATE_CHANGE,
@@ -257,84 +250,3 @@ def endpoint_deployment_event(
     detail["Tags"] = _tags_map(tags)
     arn = describe["EndpointArn"]
     return build(ENDPOINT_DEPLOYMENT_STATE_CHANGE, arn, detail, account=account, region=region)
-
-
-class EventPublisher:
-    """Sends the emulator's events to the `--event-sink` target, in order, on a background
-    thread; retries with backoff, and logs what it had to drop."""
-
-    def __init__(self, target: str | None, *, attempts: int = 4, backoff_s: float = 0.2) -> None:
-        self.target = target
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.delivered = 0
-        self.failed = 0
-        self._queue: queue.Queue[dict | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="event-sink", daemon=True)
-        if target:
-            self._thread.start()
-
-    def emit(self, event: dict) -> None:
-        log.info("event %s %s", event["detail-type"], event["resources"][0])
-        if self.target:
-            self._queue.put(event)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Flushes what is queued (bounded by timeout), then stops the thread."""
-        if self.target and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while (event := self._queue.get()) is not None:
-            for attempt in range(self.attempts):
-                try:
-                    self._send(event)
-                    self.delivered += 1
-                    break
-                except Exception as exc:  # any failure of the sink is retried, then logged
-                    log.warning("event delivery attempt %d failed: %s", attempt + 1, exc)
-                    time.sleep(self.backoff_s * 2**attempt)
-            else:
-                self.failed += 1
-                log.error("dropped event %s after %d attempts", event["id"], self.attempts)
-
-    def _send(self, event: dict) -> None:
-        assert self.target
-        if self.target.startswith("events:"):
-            _put_on_bus(self.target.removeprefix("events:"), event)
-            return
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in validate_target
-            self.target,
-            data=json.dumps(event).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            if response.status >= 300:
-                raise RuntimeError(f"sink answered {response.status}")
-
-
-def _put_on_bus(bus: str, event: dict) -> None:
-    client = boto3.client("events", region_name=event["region"])
-    result = client.put_events(
-        Entries=[
-            {
-                "Source": event["source"],
-                "DetailType": event["detail-type"],
-                "Detail": json.dumps(event["detail"]),
-                "Resources": event["resources"],
-                "EventBusName": bus,
-            }
-        ]
-    )
-    if result.get("FailedEntryCount"):
-        raise RuntimeError(f"put_events failed: {result['Entries']}")
-
-
-def validate_target(target: str | None) -> str | None:
-    if not target:
-        return None
-    if target.startswith(("http://", "https://")) or target.startswith("events:"):
-        return target
-    raise ValueError(f"--event-sink must be an http(s) URL or events:BUSNAME, not {target!r}")

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
-from maas_local.sagemaker import events, protocol, runtime, s3io
+from maas_local.sagemaker import event_publisher, protocol, runtime, s3io
 from maas_local.sagemaker.capture import Observed
 from maas_local.sagemaker.control_plane import Context, ControlPlane
 from maas_local.sagemaker.protocol import AwsError
@@ -94,7 +94,7 @@ def serve(
     ctx = Context(
         root=root,
         region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
-        sink=events.EventPublisher(events.validate_target(event_sink)),
+        sink=event_publisher.EventPublisher(event_publisher.validate_target(event_sink)),
         seed=seed if seed is not None else (int(env_seed) if env_seed else None),
         time_scale=time_scale
         if time_scale is not None

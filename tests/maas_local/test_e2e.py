@@ -223,7 +223,8 @@ def test_every_aws_call_the_handlers_made_was_allowed_by_their_own_function_poli
     """The IAM contract. Every (function, action, resource) the handlers called during the flows
     above was checked, as it happened, against that function's policy from the synthesised
     template (maas_local.iam_guard); none was denied, and the flows reached every function that
-    calls AWS. Removing a statement makes the same call fail: tests/maas_local/test_iam_template.py."""
+    calls AWS. Removing a statement makes the same call fail (see
+    tests/maas_local/test_iam_template.py)."""
     paths, _, _ = stack
     decisions = [
         json.loads(line)

@@ -12,6 +12,7 @@ import pytest
 
 from maas_local.http_server import LocalHTTPServer, LocalRequestHandler
 from maas_local.sagemaker import events
+from maas_local.sagemaker.event_publisher import EventPublisher, validate_target
 from tests.maas_local.sagemaker.emulator_helpers import free_port, wait_for
 
 DESCRIBE = {
@@ -67,7 +68,7 @@ class FlakySink:
 
 def test_http_sink_retries_until_the_event_is_delivered():
     server = FlakySink(failures=2)
-    sink = events.EventPublisher(server.url, attempts=4, backoff_s=0.01)
+    sink = EventPublisher(server.url, attempts=4, backoff_s=0.01)
     try:
         sink.emit(events.build("X", "arn:x", {"a": 1}, account="1", region="r"))
         sink.close()
@@ -79,7 +80,7 @@ def test_http_sink_retries_until_the_event_is_delivered():
 
 
 def test_unreachable_sink_drops_the_event_after_bounded_retries():
-    sink = events.EventPublisher(f"http://127.0.0.1:{free_port()}/", attempts=2, backoff_s=0.01)
+    sink = EventPublisher(f"http://127.0.0.1:{free_port()}/", attempts=2, backoff_s=0.01)
     sink.emit(events.build("X", "arn:x", {}, account="1", region="r"))
     sink.close()
     assert sink.delivered == 0 and sink.failed == 1
@@ -101,7 +102,7 @@ def test_events_bus_sink_puts_the_event_on_eventbridge(moto_url):
     eventbridge.put_targets(
         Rule="sagemaker-state", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}]
     )
-    sink = events.EventPublisher(f"events:{bus}", backoff_s=0.01)
+    sink = EventPublisher(f"events:{bus}", backoff_s=0.01)
 
     sink.emit(events.endpoint_event(DESCRIBE, [], account="123456789012", region="us-east-1"))
     sink.close()
@@ -117,4 +118,4 @@ def test_events_bus_sink_puts_the_event_on_eventbridge(moto_url):
 
 def test_sink_target_must_be_a_url_or_a_bus():
     with pytest.raises(ValueError, match="events:BUSNAME"):
-        events.validate_target("file:///tmp/x")
+        validate_target("file:///tmp/x")
