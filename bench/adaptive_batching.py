@@ -1,8 +1,11 @@
-"""Benchmark 2: adaptive batching in the local serving path, on against off, at concurrency 16.
+"""Benchmark 2: batched serving in the local serving path, on against off, at concurrency 16.
 
-On the SageMaker emulator (moto's S3 behind it) each model.tar.gz is deployed twice: one
-endpoint with MAAS_BATCH_MAX_SIZE=BATCH_ON and one with MAAS_BATCH_MAX_SIZE=1 (batching off),
-both with MAAS_BATCH_MAX_WAIT_MS=MAX_WAIT_MS. CONCURRENCY threads call plain boto3
+On the SageMaker emulator (moto's S3 behind it) each model.tar.gz is deployed twice, both with
+the Model environment maas deploys with (maas_contract.sagemaker.batched_serving_environment:
+TS_DEFAULT_SERVICE_HANDLER names code/inference.py's `handle`, which joins a TorchServe batch
+into one predict_fn call, as in the AWS PyTorch inference container): one endpoint with
+SAGEMAKER_TS_BATCH_SIZE=BATCH_ON and one with SAGEMAKER_TS_BATCH_SIZE=1 (batching off), both
+with SAGEMAKER_TS_MAX_BATCH_DELAY=MAX_WAIT_MS. CONCURRENCY threads call plain boto3
 `sagemaker-runtime invoke_endpoint`, one instance per request, a bounded number of requests
 each; runs alternate off/on so load drift hits both alike. Both serve with PyTorch fp32.
 
@@ -179,11 +182,16 @@ def load(runtimes: list, endpoint: str, payloads: list[tuple[bytes, str]], per_t
     }
 
 
+def _environment(batch_size: int) -> dict[str, str]:
+    from maas_contract.sagemaker import batched_serving_environment
+
+    return batched_serving_environment(batch_size=batch_size, max_batch_delay_ms=MAX_WAIT_MS)
+
+
 def _measure(sm, runtimes: list, uri: str, name: str, payloads: list, log) -> dict:
-    wait = {"MAAS_BATCH_MAX_WAIT_MS": str(MAX_WAIT_MS)}
     endpoints = {
-        "off": deploy(sm, uri, f"bench-{name}-off", {"MAAS_BATCH_MAX_SIZE": "1", **wait}),
-        "on": deploy(sm, uri, f"bench-{name}-on", {"MAAS_BATCH_MAX_SIZE": str(BATCH_ON), **wait}),
+        "off": deploy(sm, uri, f"bench-{name}-off", _environment(1)),
+        "on": deploy(sm, uri, f"bench-{name}-on", _environment(BATCH_ON)),
     }
     wait_in_service(sm, list(endpoints.values()))
     for endpoint in endpoints.values():
@@ -267,7 +275,8 @@ def _row(name: str, what: str, results: dict[str, list[dict]], goal: bool) -> Ro
     differ = sum(on_labels[k] != off_labels[k] for k in both)
     notes = [
         f"{what}; {CONCURRENCY} threads x {REQUESTS_PER_THREAD} requests per run;"
-        f" on = MAAS_BATCH_MAX_SIZE={BATCH_ON}, MAAS_BATCH_MAX_WAIT_MS={MAX_WAIT_MS}",
+        f" inference.py's handle on both; on = SAGEMAKER_TS_BATCH_SIZE={BATCH_ON}, off = 1,"
+        f" SAGEMAKER_TS_MAX_BATCH_DELAY={MAX_WAIT_MS}",
         f"{differ} of {len(both)} inputs labelled differently on vs off; {len(errors)} failed"
         " requests" + (f" (first: {errors[0]})" if errors else ""),
     ]

@@ -4,6 +4,8 @@ image-cnn: training/train.py's image-cnn recipe at 3x64x64, one epoch on seeded 
 (throughput does not depend on the weights), requests of one image each as application/x-npy.
 text-transformer: the fine-tuned MiniLM of benchmark 1 as a training job writes it (PyTorch
 weights, no ONNX), requests of one held-out SST-2 sentence each as JSON.
+Both are packaged by training/export.py, so their code/inference.py carries `handle`, the
+TorchServe batch entry point that benchmark 2's endpoints name in TS_DEFAULT_SERVICE_HANDLER.
 """
 
 from __future__ import annotations

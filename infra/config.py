@@ -33,6 +33,9 @@ class DeclaredModel:
     canary_percent: int = 10
     canary_wait_s: int = 300
     capture_percent: int = 20
+    # Serve batches through the artifact's code/inference.py `handle` (what train.py writes);
+    # false for an artifact whose inference.py has none.
+    batching: bool = True
 
     def __post_init__(self) -> None:
         try:

@@ -11,6 +11,7 @@ The version lives in the Model's name, its container environment and the tags in
 from __future__ import annotations
 
 import hashlib
+import json
 
 from aws_cdk import CfnTag, Duration
 from aws_cdk import aws_applicationautoscaling as autoscaling
@@ -23,7 +24,12 @@ from infra.config import Alarms, DeclaredModel
 from infra.training_platform import TrainingPlatform
 from maas_contract.alarms import NAMESPACE, PERIOD_S, rollback_alarms
 from maas_contract.names import endpoint_name, model_name
-from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME, volume_kms_allowed
+from maas_contract.sagemaker import (
+    MODEL_VERSION_ENV,
+    VARIANT_NAME,
+    batched_serving_environment,
+    volume_kms_allowed,
+)
 
 
 class ModelEndpoint(Construct):
@@ -42,7 +48,17 @@ class ModelEndpoint(Construct):
         self.endpoint_name = endpoint_name(prefix, model.name)
         image = platform.images.inference_for(model.instance_type)
         artifact = model.artifact_key
-        fingerprint = hashlib.sha256(f"{image}|{artifact}".encode()).hexdigest()[:6]
+        environment = {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            MODEL_VERSION_ENV: str(model.version),
+            # TorchServe hands code/inference.py's `handle` whole batches.
+            **(batched_serving_environment() if model.batching else {}),
+        }
+        # The Model's name changes with anything that makes CloudFormation replace it: a
+        # custom-named resource cannot be replaced under the same name.
+        served = f"{image}|{artifact}|{json.dumps(environment, sort_keys=True)}"
+        fingerprint = hashlib.sha256(served.encode()).hexdigest()[:6]
         tags = [
             CfnTag(key="maas:model", value=model.name),
             CfnTag(key="maas:version", value=str(model.version)),
@@ -57,11 +73,7 @@ class ModelEndpoint(Construct):
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image,
                 model_data_url=store.artifacts.s3_url_for_object(artifact),
-                environment={
-                    "SAGEMAKER_PROGRAM": "inference.py",
-                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                    MODEL_VERSION_ENV: str(model.version),
-                },
+                environment=environment,
             ),
         )
         self.model.node.add_dependency(platform.role)

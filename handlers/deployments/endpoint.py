@@ -18,7 +18,12 @@ from handlers.deployments.schemas import DeploymentSpec
 from handlers.registry.schemas import ModelOut, VersionOut
 from handlers.shared import alarms, autoscaling, aws, registry_table
 from handlers.shared.errors import aws_error_code, conflict
-from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME, volume_kms_allowed
+from maas_contract.sagemaker import (
+    MODEL_VERSION_ENV,
+    VARIANT_NAME,
+    batched_serving_environment,
+    volume_kms_allowed,
+)
 from maas_contract.settings import HandlerSettings
 
 _BUSY = {
@@ -60,7 +65,9 @@ def describe(endpoint: str) -> dict[str, Any] | None:
         raise
 
 
-def _create_model(sm: HandlerSettings, name: str, version: VersionOut, instance_type: str) -> None:
+def _create_model(
+    sm: HandlerSettings, name: str, version: VersionOut, instance_type: str, batching: bool
+) -> None:
     aws.sagemaker().create_model(
         ModelName=name,
         ExecutionRoleArn=sm.sagemaker_role_arn,
@@ -74,6 +81,8 @@ def _create_model(sm: HandlerSettings, name: str, version: VersionOut, instance_
                 "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                 "SAGEMAKER_REGION": aws.region(),
                 MODEL_VERSION_ENV: str(version.version),
+                # TorchServe hands code/inference.py's `handle` whole batches.
+                **(batched_serving_environment() if batching else {}),
             },
         },
         Tags=tags(version.model, version.version),
@@ -176,7 +185,7 @@ def roll_out(
         autoscaling.release(endpoint)
         aws.sagemaker().delete_endpoint(EndpointName=endpoint)
         raise conflict(f"endpoint {endpoint} had failed and is being deleted", retry_after=60)
-    _create_model(sm, deployment["sagemaker_model"], version, spec.instance_type)
+    _create_model(sm, deployment["sagemaker_model"], version, spec.instance_type, spec.batching)
     _create_config(sm, deployment, spec)
     if current is not None:
         _update(model, endpoint, current, deployment["endpoint_config_name"], spec)

@@ -39,6 +39,13 @@ class DeploymentSpec(Strict):
         ),
     )
     capture_percent: int = Field(default=20, ge=0, le=100, description="0 turns capture off")
+    batching: bool = Field(
+        default=True,
+        description=(
+            "serve batches through code/inference.py's `handle` (TorchServe's handler); turn"
+            " off for an artifact whose inference.py has no `handle`"
+        ),
+    )
 
     @model_validator(mode="after")
     def _scaling_bounds(self) -> DeploymentSpec:

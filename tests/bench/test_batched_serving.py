@@ -1,7 +1,9 @@
-"""Adaptive batching in the local serving path answers exactly as batching off does.
+"""Batched serving in the local serving path answers exactly as batching off does.
 
-Requests carry one sentence each (as online callers send them) and are sent together, so the
-batcher joins them into one predict_fn call on the real training/inference.py.
+Requests carry one sentence each (as online callers send them) and are sent together; the
+model server forms a TorchServe batch from the Model's environment, and the real
+training/inference.py's `handle` (TS_DEFAULT_SERVICE_HANDLER) joins them into one predict_fn
+call, as it does in the AWS PyTorch inference container.
 """
 
 from __future__ import annotations
@@ -60,31 +62,45 @@ def torch_only_dir(minilm_dir, tmp_path_factory) -> Path:
     return out
 
 
-def test_worker_batcher_joins_concurrent_requests_and_answers_as_one_by_one(torch_only_dir):
-    from maas_local.sagemaker.batching import Batcher
-    from maas_local.sagemaker.model_worker import load
+def test_worker_joins_concurrent_requests_and_answers_as_one_by_one(torch_only_dir):
+    from maas_contract.sagemaker import batched_serving_environment
+    from maas_local.sagemaker.model_worker import ModelServer
 
-    handler = load(torch_only_dir)
-    batched = Batcher(handler, max_size=len(SENTENCES), max_wait_s=2.0)
-    single = Batcher(handler, max_size=1)
+    on = batched_serving_environment(batch_size=len(SENTENCES), max_batch_delay_ms=2000)
+    batched = ModelServer(torch_only_dir, on)
+    single = ModelServer(torch_only_dir, batched_serving_environment(batch_size=1))
+    handle = batched.entry_point
+    predict_calls: list[int] = []
+    predict_fn = handle.__globals__["predict_fn"]
+
+    def counted(data, model):
+        predict_calls.append(len(data.values))
+        return predict_fn(data, model)
+
+    handle.__globals__["predict_fn"] = counted
+    headers = {"Content-Type": "application/json"}
     try:
-        together = send_together(
-            lambda b: batched.submit(b, "application/json", "application/json", 60), bodies()
-        )
-        alone = [single.submit(b, "application/json", "application/json", 60) for b in bodies()]
+        together = send_together(lambda b: batched.invoke(b, headers), bodies())
+        joined_calls = list(predict_calls)
+        alone = [single.invoke(b, headers) for b in bodies()]
     finally:
+        handle.__globals__["predict_fn"] = predict_fn
         batched.close()
         single.close()
 
-    assert batched.batches >= 1 and batched.batched_requests >= 2  # batches really formed
-    assert labels(together) == labels(alone)
-    np.testing.assert_allclose(probabilities(together), probabilities(alone), atol=TOLERANCE)
+    assert batched.batcher.batches >= 1  # TorchServe-style batches really formed
+    assert len(joined_calls) < len(SENTENCES) and sum(joined_calls) == len(SENTENCES)
+    assert all(r.status == 200 for r in together + alone)
+    answers = [r.body for r in together], [r.body for r in alone]
+    assert labels(answers[0]) == labels(answers[1])
+    np.testing.assert_allclose(probabilities(answers[0]), probabilities(answers[1]), atol=TOLERANCE)
 
 
 def test_emulator_endpoint_with_batching_answers_as_one_without(emulator, torch_only_dir, tmp_path):
     import boto3
 
     from bench.adaptive_batching import BUCKET, deploy, signed_client, wait_in_service
+    from maas_contract.sagemaker import batched_serving_environment
     from maas_training.artifacts import package
 
     sm = signed_client("sagemaker", emulator.url, None)
@@ -95,10 +111,9 @@ def test_emulator_endpoint_with_batching_answers_as_one_without(emulator, torch_
         str(package(torch_only_dir, tmp_path / "model.tar.gz")), BUCKET, "t/model.tar.gz"
     )
     uri = f"s3://{BUCKET}/t/model.tar.gz"
-    on = deploy(
-        sm, uri, "test-batching-on", {"MAAS_BATCH_MAX_SIZE": "16", "MAAS_BATCH_MAX_WAIT_MS": "200"}
-    )
-    off = deploy(sm, uri, "test-batching-off", {"MAAS_BATCH_MAX_SIZE": "1"})
+    on_env = batched_serving_environment(batch_size=16, max_batch_delay_ms=200)
+    on = deploy(sm, uri, "test-batching-on", on_env)
+    off = deploy(sm, uri, "test-batching-off", batched_serving_environment(batch_size=1))
     wait_in_service(sm, [on, off])
 
     def invoker(endpoint: str):

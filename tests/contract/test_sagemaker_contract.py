@@ -69,3 +69,37 @@ def test_the_version_a_model_server_reports_is_read_from_custom_attributes(value
 
 def test_the_version_attribute_round_trips():
     assert contract.parse_version_attribute(contract.version_attribute(7)) == 7
+
+
+def test_batched_serving_environment_names_the_handler_and_torchserves_batch_settings():
+    """The AWS PyTorch inference container runs TorchServe under the SageMaker PyTorch
+    inference toolkit. The toolkit's TorchServe config sets enable_envvars_config=true, so
+    TorchServe reads any property from a TS_<NAME> variable: TS_DEFAULT_SERVICE_HANDLER
+    replaces the toolkit's handler, which runs input_fn/predict_fn/output_fn once per request,
+    with code/inference.py's `handle`, which gets the whole batch
+    (https://pytorch.org/serve/configuration.html). The toolkit reads SAGEMAKER_TS_BATCH_SIZE,
+    SAGEMAKER_TS_MAX_BATCH_DELAY (ms), SAGEMAKER_TS_MIN_WORKERS, SAGEMAKER_TS_MAX_WORKERS and
+    SAGEMAKER_TS_RESPONSE_TIMEOUT (s) into TorchServe's model config, defaulting to batch 1,
+    100 ms, 1 worker and 60 s once any of them is set (aws/sagemaker-pytorch-inference-toolkit,
+    src/sagemaker_pytorch_serving_container/ts_parameters.py and ts_environment.py)."""
+    assert contract.batched_serving_environment() == {
+        "TS_DEFAULT_SERVICE_HANDLER": "/opt/ml/model/code/inference.py:handle",
+        "SAGEMAKER_TS_BATCH_SIZE": "8",
+        "SAGEMAKER_TS_MAX_BATCH_DELAY": "5",
+        "SAGEMAKER_TS_MIN_WORKERS": "1",
+        "SAGEMAKER_TS_MAX_WORKERS": "1",
+        "SAGEMAKER_TS_RESPONSE_TIMEOUT": "60",
+    }
+    chosen = contract.batched_serving_environment(batch_size=16, max_batch_delay_ms=0)
+    assert (chosen["SAGEMAKER_TS_BATCH_SIZE"], chosen["SAGEMAKER_TS_MAX_BATCH_DELAY"]) == (
+        "16",
+        "0",
+    )
+
+
+@pytest.mark.parametrize(
+    "settings", [{"batch_size": 0}, {"max_batch_delay_ms": -1}, {"workers": 0}]
+)
+def test_batched_serving_environment_refuses_settings_torchserve_cannot_run(settings):
+    with pytest.raises(ValueError, match="positive"):
+        contract.batched_serving_environment(**settings)

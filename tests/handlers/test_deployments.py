@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from handlers.deployments import routes as deployments
 from handlers.events import routes as events
 from handlers.registry import routes as registry
+from handlers.shared import aws
 from maas_contract import names
 from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
 from tests.handlers.support import (
@@ -120,6 +121,17 @@ def live_v1(demo, lambda_context):
     return demo
 
 
+def test_a_deployment_without_batching_leaves_torchserve_to_the_toolkit(demo, lambda_context):
+    """An artifact whose inference.py has no `handle` deploys with batching off: the Model
+    names no TorchServe handler, so the toolkit's per-request path serves it."""
+    reply = deploy(1, lambda_context, batching=False)
+
+    assert reply.status == 202, reply.body
+    environment = demo.last("CreateModel")["PrimaryContainer"]["Environment"]
+    assert environment[MODEL_VERSION_ENV] == "1"
+    assert not [name for name in environment if name.startswith(("TS_", "SAGEMAKER_TS_"))]
+
+
 def test_a_first_deployment_creates_model_config_and_endpoint(demo, lambda_context):
     reply = deploy(1, lambda_context)
 
@@ -136,6 +148,21 @@ def test_a_first_deployment_creates_model_config_and_endpoint(demo, lambda_conte
     assert demo.last("CreateModel")["EnableNetworkIsolation"] is True
     created = sm.describe_model(ModelName=demo.last("CreateModel")["ModelName"])
     assert created["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    # TorchServe hands inference.py's `handle` batches of up to 8 requests, waiting at most
+    # 5 ms: the one serving environment infra's Model carries too (maas_contract.sagemaker).
+    assert demo.last("CreateModel")["PrimaryContainer"]["Environment"] == {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": aws.region(),
+        MODEL_VERSION_ENV: "1",
+        "TS_DEFAULT_SERVICE_HANDLER": "/opt/ml/model/code/inference.py:handle",
+        "SAGEMAKER_TS_BATCH_SIZE": "8",
+        "SAGEMAKER_TS_MAX_BATCH_DELAY": "5",
+        "SAGEMAKER_TS_MIN_WORKERS": "1",
+        "SAGEMAKER_TS_MAX_WORKERS": "1",
+        "SAGEMAKER_TS_RESPONSE_TIMEOUT": "60",
+    }
     assert created["PrimaryContainer"]["ModelDataUrl"].endswith("/models/demo/model.tar.gz")
     config = demo.last("CreateEndpointConfig")
     assert config["KmsKeyId"] == KMS

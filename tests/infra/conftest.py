@@ -40,6 +40,7 @@ CPU_MODEL = {
     "version": 1,
     "artifact_key": "models/reviews/1/model.tar.gz",
     "instance_type": "ml.m5.large",
+    "batching": False,  # an artifact whose inference.py has no `handle`
 }
 TEST_MODELS = (TEST_MODEL, CPU_MODEL)
 

@@ -267,7 +267,19 @@ def test_waf_with_managed_rules_and_rate_limit_is_associated_with_the_stage(temp
 
 def test_each_model_runs_network_isolated_on_the_image_for_its_instance_type(template):
     """GPU instances get the CUDA image, CPU instances the CPU one (a CUDA image does not
-    start without a GPU); the container reports its version from MAAS_MODEL_VERSION."""
+    start without a GPU); the container reports its version from MAAS_MODEL_VERSION, and
+    TorchServe hands the model's own batch entry point whole batches unless the declared model
+    turns batching off (CPU_MODEL does)."""
+    batched = {
+        # TorchServe hands inference.py's `handle` batches of up to 8 requests, waiting at
+        # most 5 ms (maas_contract.sagemaker).
+        "TS_DEFAULT_SERVICE_HANDLER": "/opt/ml/model/code/inference.py:handle",
+        "SAGEMAKER_TS_BATCH_SIZE": "8",
+        "SAGEMAKER_TS_MAX_BATCH_DELAY": "5",
+        "SAGEMAKER_TS_MIN_WORKERS": "1",
+        "SAGEMAKER_TS_MAX_WORKERS": "1",
+        "SAGEMAKER_TS_RESPONSE_TIMEOUT": "60",
+    }
     for model, flavour in ((TEST_MODEL, "gpu"), (CPU_MODEL, "cpu")):
         template.has_resource_properties(
             "AWS::SageMaker::Model",
@@ -283,6 +295,7 @@ def test_each_model_runs_network_isolated_on_the_image_for_its_instance_type(tem
                             "SAGEMAKER_PROGRAM": "inference.py",
                             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                             MODEL_VERSION_ENV: str(model["version"]),
+                            **(batched if model.get("batching", True) else {}),
                         },
                     }
                 ),

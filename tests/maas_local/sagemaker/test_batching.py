@@ -1,130 +1,201 @@
-"""Adaptive batching: concurrent requests share one predict_fn call, and answers never change."""
+"""The emulator's model server batches as the AWS PyTorch inference container does.
+
+TorchServe forms batches from the Model's environment: SAGEMAKER_TS_BATCH_SIZE and
+SAGEMAKER_TS_MAX_BATCH_DELAY, with the toolkit's defaults of 1 and 100 ms
+(sagemaker-pytorch-inference-toolkit ts_environment.py). Without TS_DEFAULT_SERVICE_HANDLER the
+SageMaker inference toolkit's entry point takes the batch and runs input_fn, predict_fn and
+output_fn once per request, reading request 0's headers for all of them, and one failure fails
+the batch (sagemaker-inference-toolkit transformer.py; TorchServe answers 503 when a batch gets
+the wrong number of answers, ts/service.py). With it, the model's own function gets the batch.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
-from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from maas_local.sagemaker.batching import Batcher, concat, split
+from maas_contract.sagemaker import (
+    BATCH_HANDLER_ENV,
+    BATCH_SIZE_ENV,
+    MAX_BATCH_DELAY_ENV,
+    batched_serving_environment,
+)
+from maas_local.sagemaker.batching import Batcher
+from maas_local.sagemaker.model_worker import ModelServer
+from maas_local.sagemaker.torchserve import Invocation, Settings, predict
+
+STUB = """
+import json
+
+RECORD = {"content_types": [], "predict_rows": [], "batches": [], "loaded": None}
 
 
-class RowModel:
-    """input_fn -> (N, 2) array; predict_fn doubles rows and refuses negative numbers."""
-
-    def __init__(self) -> None:
-        self.model = None
-        self.predict_sizes: list[int] = []
-
-    def input_fn(self, body: bytes, content_type: str):
-        return np.asarray(json.loads(body), dtype=np.float32)
-
-    def predict_fn(self, data, model):
-        self.predict_sizes.append(len(data))
-        if (data < 0).any():
-            raise ValueError("negative input")
-        return data * 2
-
-    def output_fn(self, prediction, accept):
-        return json.dumps(prediction.tolist())
+def model_fn(model_dir):
+    return "doubler"
 
 
-def submit_together(batcher: Batcher, bodies: list[bytes]) -> list:
-    results: list = [None] * len(bodies)
+def input_fn(body, content_type):
+    RECORD["content_types"].append(content_type)
+    if content_type != "application/json":
+        raise ValueError(f"unsupported content type {content_type}")
+    return json.loads(body)
+
+
+def predict_fn(rows, model):
+    RECORD["predict_rows"].append(len(rows))
+    if any(v < 0 for row in rows for v in row):
+        raise ValueError("negative input")
+    return [[2 * v for v in row] for row in rows]
+
+
+def output_fn(prediction, accept):
+    return json.dumps(prediction), "application/json"
+
+
+def handle(data, context):
+    if data is None:
+        RECORD["loaded"] = context.system_properties["model_dir"]
+        return None
+    RECORD["batches"].append(len(data))
+    answers = []
+    for i, row in enumerate(data):
+        rows = json.loads(bytes(row["body"]))
+        if any(v < 0 for r in rows for v in r):
+            context.set_response_status(400, "Bad Request", idx=i)
+            answers.append(json.dumps({"message": "negative input"}))
+            continue
+        context.set_response_content_type(i, "application/json")
+        answers.append(json.dumps([[2 * v for v in r] for r in rows]))
+    return answers
+"""
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def model_dir(tmp_path, monkeypatch) -> Path:
+    """A model whose code/batchstub.py records every call; imported afresh for each test."""
+    code = tmp_path / "model" / "code"
+    code.mkdir(parents=True)
+    (code / "batchstub.py").write_text(STUB)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setitem(sys.modules, "batchstub", None)  # removed again after the test
+    return tmp_path / "model"
+
+
+def record() -> dict:
+    return sys.modules["batchstub"].RECORD
+
+
+def send_together(server: ModelServer, bodies: list[bytes]) -> list:
+    replies: list = [None] * len(bodies)
     barrier = threading.Barrier(len(bodies))
 
     def call(i: int) -> None:
         barrier.wait()
-        try:
-            results[i] = batcher.submit(bodies[i], "application/json", "application/json", 30)
-        except Exception as exc:
-            results[i] = exc
+        replies[i] = server.invoke(bodies[i], dict(JSON))
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(bodies))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    return results
+    return replies
 
 
-def test_concurrent_requests_are_predicted_in_one_batch_and_split_back():
-    model = RowModel()
-    batcher = Batcher(model, max_size=4, max_wait_s=5.0)
-    bodies = [json.dumps([[i, i]] * (i + 1)).encode() for i in range(4)]
-
-    results = submit_together(batcher, bodies)
-
-    assert model.predict_sizes == [1 + 2 + 3 + 4]
-    assert [json.loads(r) for r in results] == [[[2 * i, 2 * i]] * (i + 1) for i in range(4)]
-    batcher.close()
+def test_settings_default_to_the_toolkits_values_and_read_the_contracts_names():
+    assert Settings.from_environment({}) == Settings(1, 100, 60, None)
+    ours = Settings.from_environment(batched_serving_environment())
+    assert (ours.batch_size, ours.max_batch_delay_ms) == (8, 5)
+    assert ours.handler_module_and_function() == ("inference", "handle")
 
 
-def test_batch_size_one_disables_batching():
-    model = RowModel()
-    batcher = Batcher(model, max_size=1, max_wait_s=5.0)
+def test_without_a_handler_a_batch_runs_the_functions_once_per_request(model_dir):
+    environment = {"SAGEMAKER_PROGRAM": "batchstub.py", BATCH_SIZE_ENV: "4"}
+    server = ModelServer(model_dir, {**environment, MAX_BATCH_DELAY_ENV: "5000"})
+    bodies = [json.dumps([[i]] * (i + 1)).encode() for i in range(4)]
 
-    results = submit_together(batcher, [b"[[1, 1]]"] * 3)
+    replies = send_together(server, bodies)
 
-    assert model.predict_sizes == [1, 1, 1]
-    assert all(json.loads(r) == [[2, 2]] for r in results)
-    batcher.close()
-
-
-def test_one_bad_request_fails_alone_when_the_batch_falls_back():
-    model = RowModel()
-    batcher = Batcher(model, max_size=3, max_wait_s=5.0)
-
-    results = submit_together(batcher, [b"[[1, 1]]", b"[[-1, 1]]", b"[[3, 3]]"])
-
-    assert sorted(map(str, results)).count("negative input") == 1
-    assert json.loads(results[0]) == [[2, 2]] and json.loads(results[2]) == [[6, 6]]
-    assert model.predict_sizes[0] == 3  # tried together first, then one by one
+    assert (server.batcher.batches, server.batcher.batched_requests) == (1, 4)  # one batch
+    assert sorted(record()["predict_rows"]) == [1, 2, 3, 4]  # but a predict_fn call each
+    assert [json.loads(r.body) for r in replies] == [[[2 * i]] * (i + 1) for i in range(4)]
+    assert [r.status for r in replies] == [200] * 4
+    server.close()
 
 
-def test_inputs_that_do_not_stack_are_predicted_one_by_one():
-    model = RowModel()
-    batcher = Batcher(model, max_size=2, max_wait_s=5.0)
+def test_without_a_handler_request_0s_headers_serve_the_whole_batch(model_dir):
+    server = ModelServer(model_dir, {"SAGEMAKER_PROGRAM": "batchstub.py"})
+    csv = Invocation(b"[[1]]", {"content-type": "text/csv"})
+    as_json = Invocation(b"[[1]]", dict(JSON))
 
-    results = submit_together(batcher, [b"[[1, 1]]", b"[[1, 1, 1]]"])
+    replies = predict(server.entry_point, [as_json, csv], str(model_dir), 2)
 
-    assert sorted(model.predict_sizes) == [1, 1]
-    assert sorted(json.loads(r) for r in results) == [[[2, 2]], [[2, 2, 2]]]
+    assert record()["content_types"] == ["application/json"] * 2
+    assert [r.status for r in replies] == [200, 200]
+
+    failing = predict(server.entry_point, [as_json, Invocation(b"[[-1]]", JSON)], "", 2)
+    assert [r.status for r in failing] == [503, 503]  # one error body for two requests
+    alone = predict(server.entry_point, [Invocation(b"[[-1]]", JSON)], "", 1)[0]
+    assert alone.status == 400 and b"negative input" in alone.body
+    server.close()
 
 
-@dataclass
-class Req:
-    values: object
-    protocol: str
-    request_id: str | None = None
+def test_with_the_handler_the_whole_batch_reaches_it_in_one_call(model_dir):
+    environment = {BATCH_HANDLER_ENV: "/opt/ml/model/code/batchstub.py:handle"}
+    server = ModelServer(
+        model_dir, {**environment, BATCH_SIZE_ENV: "4", MAX_BATCH_DELAY_ENV: "5000"}
+    )
+    assert record()["loaded"] == str(model_dir)  # TorchServe's load-time call
 
+    replies = send_together(server, [b"[[1]]", b"[[-1]]", b"[[2], [3]]", b"[[4]]"])
 
-def test_records_of_arrays_and_texts_concatenate_and_split():
-    joined, sizes = concat([Req(np.zeros((2, 3)), "json"), Req(np.ones((1, 3)), "json")])
-    assert joined.values.shape == (3, 3) and joined.protocol == "json" and sizes == [2, 1]
-    texts, sizes = concat([["a", "b"], ["c"]])
-    assert texts == ["a", "b", "c"] and sizes == [2, 1]
-    rows = split({"label": ["x", "y", "z"], "model": "m", "p": np.arange(3)}, [2, 1])
-    assert rows[0]["label"] == ["x", "y"] and rows[1]["model"] == "m"
-    assert list(rows[1]["p"]) == [2]
+    assert record()["batches"] == [4] and record()["predict_rows"] == []
+    assert [r.status for r in replies] == [200, 400, 200, 200]
+    assert [json.loads(r.body) for r in replies] == [
+        [[2]],
+        {"message": "negative input"},
+        [[4], [6]],
+        [[8]],
+    ]
+    server.close()
 
 
 @pytest.mark.parametrize(
-    "items",
-    [
-        [Req(np.zeros((1, 3)), "json", "a"), Req(np.zeros((1, 3)), "json", "b")],
-        [np.zeros((1, 3)), np.zeros((1, 3), dtype=np.int64)],
-        [np.zeros(()), np.zeros(())],
-        [{"x": 1}, {"x": 1}],
-    ],
+    "handler",
+    [lambda data, context: ["one answer"], lambda data, context: "no list", lambda d, c: 1 / 0],
+    ids=["too-few-answers", "not-a-list", "raises"],
 )
-def test_inputs_that_differ_beyond_their_rows_are_not_batched(items):
-    assert concat(items) is None
+def test_a_batch_the_handler_does_not_answer_in_full_fails_with_503(handler):
+    batch = [Invocation(b"[[1]]", dict(JSON)), Invocation(b"[[2]]", dict(JSON))]
+
+    replies = predict(handler, batch, "/opt/ml/model", 2)
+
+    assert [r.status for r in replies] == [503, 503]
 
 
-def test_prediction_that_is_not_row_aligned_is_not_split():
-    assert split(np.zeros(5), [2, 2]) is None
-    assert split({"summary": 3.0}, [1, 1]) is None
+def test_a_handler_the_model_does_not_have_fails_the_load(model_dir):
+    with pytest.raises(AttributeError, match="no function nothere"):
+        ModelServer(model_dir, {BATCH_HANDLER_ENV: "code/batchstub.py:nothere"})
+    with pytest.raises(FileNotFoundError, match="code/absent.py"):
+        ModelServer(model_dir, {BATCH_HANDLER_ENV: "code/absent.py:handle"})
+
+
+def test_batch_size_one_sends_each_request_alone_and_failures_reach_every_caller():
+    sizes: list[int] = []
+
+    def run(batch: list[int]) -> list[int]:
+        sizes.append(len(batch))
+        if 0 in batch:
+            raise RuntimeError("runner failed")
+        return [2 * item for item in batch]
+
+    alone = Batcher(run, max_size=1, max_delay_s=5.0)
+    assert [alone.submit(i, 10) for i in (1, 2, 3)] == [2, 4, 6]
+    assert sizes == [1, 1, 1] and alone.batches == 0
+    with pytest.raises(RuntimeError, match="runner failed"):
+        alone.submit(0, 10)
+    alone.close()

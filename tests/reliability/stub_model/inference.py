@@ -45,3 +45,38 @@ def output_fn(prediction, accept, context=None):
             0, "X-Amzn-SageMaker-Custom-Attributes", f"maas-version={version}"
         )
     return json.dumps({"predictions": prediction}), "application/json"
+
+
+_loaded = {}
+
+
+def handle(data, context):
+    """TorchServe's batch entry point, which every Model maas creates names
+    (TS_DEFAULT_SERVICE_HANDLER): the four functions above, once per request of the batch."""
+    if "settings" not in _loaded:
+        _loaded["settings"] = model_fn(context.system_properties["model_dir"])
+    if data is None:
+        return None
+    answers = []
+    for i, row in enumerate(data):
+        headers = {k.lower(): v for k, v in context.get_all_request_header(i).items()}
+        try:
+            rows = input_fn(bytes(row["body"]), headers.get("content-type", "application/json"))
+            body, content_type = output_fn(
+                predict_fn(rows, _loaded["settings"]), "application/json"
+            )
+            version = os.environ.get("MAAS_MODEL_VERSION")
+            if version:
+                context.set_response_header(
+                    i, "X-Amzn-SageMaker-Custom-Attributes", f"maas-version={version}"
+                )
+        except Exception as exc:
+            status = 400 if isinstance(exc, ValueError) else 500
+            context.set_response_status(status, "", idx=i)
+            body, content_type = (
+                json.dumps({"message": f"{type(exc).__name__}: {exc}"}),
+                "application/json",
+            )
+        context.set_response_content_type(i, content_type)
+        answers.append(body)
+    return answers
