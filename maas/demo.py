@@ -14,6 +14,7 @@ import time
 from maas import demo_steps as steps
 from maas.client import Client
 from maas_local import lifecycle
+from maas_local.aws_resources import stack_credentials
 from maas_local.config import StackPaths, default_home, read_json
 from maas_local.stack import StackOptions
 
@@ -59,7 +60,9 @@ def _story(paths: StackPaths, tell: Narrator, epochs: int) -> int:
     state = read_json(paths.state_file) or {}
     api = Client.local(paths.home)
     tell.step(3, "upload the digits data (scikit-learn's 8x8 digits) to the local S3")
-    channels, held = steps.prepare_and_upload(state["parts"]["moto"]["url"], tell.say)
+    channels, held = steps.prepare_and_upload(
+        state["parts"]["moto"]["url"], tell.say, stack_credentials(paths.keys)
+    )
     tell.say(f"kept {len(held.y)} test digits aside")
 
     tell.step(4, "train v1 through the API (image-cnn), auto-deploy if accuracy >= 0.9")

@@ -33,9 +33,12 @@ class HeldOut:
     y: np.ndarray  # (N,) int
 
 
-def prepare_and_upload(s3_url: str, say: Say) -> tuple[dict[str, str], HeldOut]:
+def prepare_and_upload(
+    s3_url: str, say: Say, credentials: dict[str, str] | None
+) -> tuple[dict[str, str], HeldOut]:
     """Writes train/validation/test .npz with maas_training.prepare_digits; uploads train and
-    validation to the data bucket; keeps test for the predictions."""
+    validation to the data bucket (signed with `credentials`, the stack's own); keeps test for
+    the predictions."""
     with tempfile.TemporaryDirectory(prefix="maas-digits-") as folder:
         subprocess.run(
             [sys.executable, "-m", "maas_training.prepare_digits", "--out", folder],
@@ -44,7 +47,7 @@ def prepare_and_upload(s3_url: str, say: Say) -> tuple[dict[str, str], HeldOut]:
             capture_output=True,
             text=True,
         )
-        s3 = local_client("s3", s3_url)
+        s3 = local_client("s3", s3_url, credentials)
         channels = {}
         for channel in ("train", "validation"):
             key = f"{DATA_PREFIX}/{channel}/digits.npz"

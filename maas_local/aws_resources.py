@@ -82,9 +82,10 @@ def local_client(
     credentials: dict[str, str] | None = None,
     config: Config | None = None,
 ):
-    """A boto3 client for a service of the local stack. The SageMaker emulator accepts only
-    the credentials the stack issued; moto accepts any, so they default to stand-ins. They are
-    always given explicitly: boto3's default session keeps whatever it resolved first."""
+    """A boto3 client for a service of the local stack. The stack's moto and SageMaker emulator
+    accept only the credentials the stack issued (`stack_credentials`); the stand-ins are for a
+    moto started without checks (tests, the bench). They are always given explicitly: boto3's
+    default session keeps whatever it resolved first."""
     chosen = credentials or FAKE_CREDENTIALS
     return boto3.client(
         service,
@@ -130,26 +131,31 @@ def _create_bucket(s3, name: str, kms_key_arn: str) -> None:
 
 
 def create_platform(
-    moto_url: str, progress: Callable[[str], None] = print, *, storage_url: str | None = None
+    moto_url: str,
+    progress: Callable[[str], None] = print,
+    *,
+    credentials: dict[str, str] | None = None,
+    storage_url: str | None = None,
 ) -> PlatformResources:
-    """storage_url, when given, serves S3 and KMS (the LocalStack backend); moto does the rest."""
+    """storage_url, when given, serves S3 and KMS (the LocalStack backend); moto does the rest.
+    `credentials`: the stack's own (moto answers only them); None for a moto without checks."""
     prefix = RESOURCE_PREFIX
-    kms = local_client("kms", storage_url or moto_url)
+    kms = local_client("kms", storage_url or moto_url, credentials)
     key_arn = kms.create_key(Description=f"{prefix} platform key")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key_arn)
-    role_arn = local_client("iam", moto_url).create_role(
+    role_arn = local_client("iam", moto_url, credentials).create_role(
         RoleName=f"{prefix}-sagemaker-execution",
         AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST),
     )["Role"]["Arn"]
     progress("created KMS key and SageMaker execution role")
-    s3 = local_client("s3", storage_url or moto_url)
+    s3 = local_client("s3", storage_url or moto_url, credentials)
     buckets = {kind: f"{prefix}-{kind}" for kind in ("artifacts", "data", "capture")}
     for name in buckets.values():
         _create_bucket(s3, name, key_arn)
     table = f"{prefix}-registry"
-    _create_table(local_client("dynamodb", moto_url), table)
+    _create_table(local_client("dynamodb", moto_url, credentials), table)
     progress(f"created buckets {', '.join(buckets.values())} and table {table}")
-    topic = local_client("sns", moto_url).create_topic(
+    topic = local_client("sns", moto_url, credentials).create_topic(
         Name=f"{prefix}-alarms", Attributes={"KmsMasterKeyId": key_arn}
     )["TopicArn"]
     progress(f"created alarm topic {topic}")
@@ -174,10 +180,11 @@ def publish_file(
     key: str,
     kms_key_arn: str,
     *,
+    credentials: dict[str, str] | None = None,
     storage_url: str | None = None,
 ) -> None:
     """Uploads a deployment asset as `cdk deploy` does, creating its bucket on first use."""
-    s3 = local_client("s3", storage_url or moto_url)
+    s3 = local_client("s3", storage_url or moto_url, credentials)
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         _create_bucket(s3, bucket, kms_key_arn)
@@ -189,10 +196,17 @@ LOCALSTACK_SERVICES = ("S3", "SQS", "EVENTBRIDGE", "KMS")
 
 
 def aws_env(
-    moto_url: str, sagemaker_url: str | None, localstack_url: str | None = None
+    moto_url: str,
+    sagemaker_url: str | None,
+    localstack_url: str | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Endpoints and stand-in credentials: every AWS call of the stack stays on 127.0.0.1."""
+    """Endpoints and credentials (the stack's own; stand-ins for a moto without checks): every
+    AWS call of the stack stays on 127.0.0.1."""
     env = dict(FAKE_CREDENTIALS)
+    if credentials:  # the stack's long-term key: no session token
+        env.pop("AWS_SESSION_TOKEN")
+        env.update(credentials)
     env["AWS_ENDPOINT_URL"] = moto_url
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     if sagemaker_url:
@@ -209,10 +223,11 @@ def handler_env(
     moto_url: str,
     sagemaker_url: str,
     localstack_url: str | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment infra gives the Lambda functions, pointed at the local services."""
     metrics = json.loads((TRAINING_DIR / "metric_definitions.json").read_text())
-    env = aws_env(moto_url, sagemaker_url, localstack_url)
+    env = aws_env(moto_url, sagemaker_url, localstack_url, credentials)
     env.update(
         HandlerSettings(
             registry_table=resources.registry_table,

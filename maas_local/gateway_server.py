@@ -93,6 +93,11 @@ class _RequestHandler(LocalRequestHandler):
             line = _EVENT_SECRET.sub(EVENTS_PATH + "***", line)
         log.info("%s %s", self.address_string(), line)
 
+    def foreign_refusal(self, why: str) -> tuple[bytes, list[tuple[str, str]]]:
+        request_id = str(uuid.uuid4())
+        body = errors.error_json(errors.ACCESS_DENIED.response_type, why, request_id).encode()
+        return body, [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
+
     def _serve(self) -> None:
         gateway = self.server.gateway
         try:

@@ -8,6 +8,9 @@ here once:
 - HTTP/1.1 keep-alive with TCP_NODELAY: headers and body go out as separate writes, and with
   Nagle's algorithm on, a keep-alive client waits for its delayed ACK (~40 ms) on every request;
 - request lines on the server's own logger at DEBUG, never printed to stderr;
+- only requests from this machine's programs: a Host that names the loopback interface and no
+  cross-origin request from a web page (maas_local.loopback), refused with 403 before any
+  handler runs;
 - a body read by its Content-Length only. A chunked body, or one over the server's limit, is
   refused and the connection closed; an oversized body is first read and dropped, so the client
   sees the refusal rather than a reset, and no unread body is ever parsed as the next request.
@@ -15,10 +18,13 @@ here once:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from maas_local import loopback
 
 DISCARD_LIMIT_BYTES = 64 * 1024 * 1024  # past this, the refused body is not read: just close
 _FRAMING_HEADERS = ("content-length", "connection", "transfer-encoding")
@@ -46,6 +52,25 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         self.logger.debug("%s %s", self.address_string(), format % args)
+
+    def parse_request(self) -> bool:
+        """The standard library's parsing, then the loopback rules; a refused request is
+        answered here with 403 and never reaches a do_* method."""
+        if not super().parse_request():
+            return False
+        why = loopback.refusal(self.headers)
+        if why is None:
+            return True
+        self.logger.warning("refused %s %s: %s", self.command, self.path.split("?")[0], why)
+        self.close_connection = True  # its body, if any, is never read
+        body, headers = self.foreign_refusal(why)
+        self.send_bytes(403, body, headers)
+        return False
+
+    def foreign_refusal(self, why: str) -> tuple[bytes, list[tuple[str, str]]]:
+        """The 403 body for a request the loopback rules refuse; servers answer in their own
+        error shape."""
+        return json.dumps({"message": why}).encode(), [("Content-Type", "application/json")]
 
     def read_body(self, limit: int | None = None) -> bytes:
         """The request's body; BodyRefused (and the connection marked to close) otherwise."""

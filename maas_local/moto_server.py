@@ -10,16 +10,45 @@ then writes, and on a failure restores a copy of the whole table, so concurrent 
 per Lambda execution environment) could both win a race that DynamoDB lets only one win, and a
 failed transaction could undo another's write. Serialising the backend's table operations
 closes both, at the cost of some parallelism inside one table, which a laptop does not need.
+
+It also lets only the stack's owner in. moto's server answers anyone by default, and serves its
+whole state (and a reset) under `/moto-api/`. Here, in front of moto's WSGI application:
+- every request passes `maas_local.loopback` (a loopback Host, no cross-origin request);
+- `/moto-api/` is not served; `/_maas/health` answers the supervisor;
+- with the owner's credentials in OWNER_KEY_ENV and OWNER_SECRET_ENV (the ones the stack
+  issued at `up`, never on a command line), moto's own access control is switched on
+  (`INITIAL_NO_AUTH_ACTION_COUNT=0`): every call must carry a SigV4 signature that moto
+  recomputes with that secret, from an IAM user that holds exactly that key. A request with no
+  signature at all is refused here, as AWS refuses it ("MissingAuthenticationToken", 403, in
+  the common errors of AWS's APIs, https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html;
+  S3 answers an anonymous request for a private bucket with "AccessDenied", 403,
+  https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import json
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from xml.sax.saxutils import escape
 
 from moto.dynamodb.models import DynamoDBBackend
+
+from maas_local import loopback
+
+# The stack passes the credentials it issued at `up` through these variables.
+OWNER_KEY_ENV = "MAAS_MOTO_ACCESS_KEY_ID"
+OWNER_SECRET_ENV = "MAAS_MOTO_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
+OWNER_USER = "maas-local-owner"
+HEALTH_PATH = "/_maas/health"
+_ALLOW_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 _OPERATIONS = (
     "put_item",
@@ -54,11 +83,123 @@ def serialise_dynamodb() -> None:
             setattr(DynamoDBBackend, name, _serialised(operation))
 
 
-def main(argv: list[str] | None = None) -> None:
-    serialise_dynamodb()
-    from moto.server import main as moto_main
+def enable_access_control(access_key: str, secret_key: str) -> None:
+    """From now on moto answers only calls signed with this key: an IAM user of moto's default
+    account holds it, with a policy that allows everything (the local IAM checks of each
+    function and role are maas's own, in maas_local.iam_guard)."""
+    from moto import settings
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
 
-    moto_main(argv)
+    iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    if OWNER_USER not in iam.users:
+        iam.create_user(region_name="us-east-1", user_name=OWNER_USER)
+        iam.put_user_policy(OWNER_USER, "owner", json.dumps(_ALLOW_ALL))
+    user = iam.users[OWNER_USER]
+    key = user.access_keys[0] if user.access_keys else user.create_access_key(prefix="AKIA")
+    key.access_key_id, key.secret_access_key = access_key, secret_key
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    found = {
+        k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        found["content-type"] = environ["CONTENT_TYPE"]
+    return found
+
+
+def _refuse(
+    start_response: Callable[..., Any], status: int, code: str, message: str, json_protocol: bool
+) -> Iterable[bytes]:
+    if json_protocol:  # JSON protocols (X-Amz-Target) read __type; the rest read XML
+        body = json.dumps({"__type": code, "message": message}).encode()
+        content_type = "application/x-amz-json-1.1"
+    else:
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{escape(message)}</Message></Error>"
+        ).encode()
+        content_type = "application/xml"
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden"}[status]
+    start_response(
+        f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+class OwnerOnly:
+    """moto's WSGI application behind the local stack's front checks (see the module's text)."""
+
+    def __init__(self, app: Callable[..., Any], signed: bool) -> None:
+        self.app, self.signed = app, signed
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        headers = _headers(environ)
+        json_protocol = "x-amz-target" in headers
+        path = environ.get("PATH_INFO", "")
+        why = loopback.refusal(headers)
+        if why:
+            return _refuse(start_response, 403, "AccessDenied", why, json_protocol)
+        if path == HEALTH_PATH:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status": "ok", "service": "moto"}']
+        if path.startswith("/moto-api"):
+            return _refuse(
+                start_response,
+                403,
+                "AccessDenied",
+                "moto's internals are not served",
+                json_protocol,
+            )
+        if self.signed and "authorization" not in headers:
+            if json_protocol or "action=" in environ.get("QUERY_STRING", "").lower():
+                return _refuse(
+                    start_response,
+                    403,
+                    "MissingAuthenticationTokenException"
+                    if json_protocol
+                    else "MissingAuthenticationToken",
+                    "Missing Authentication Token",
+                    json_protocol,
+                )
+            return _refuse(start_response, 403, "AccessDenied", "Access Denied", json_protocol)
+        if self.signed and not headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential="):
+            return _refuse(
+                start_response,
+                400,
+                "IncompleteSignature",
+                "The request signature does not conform to AWS standards.",
+                json_protocol,
+            )
+        return self.app(environ, start_response)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m maas_local.moto_server --host 127.0.0.1 --port N`: moto's server with
+    DynamoDB's consistency, loopback-only, and signed calls only when the owner's credentials
+    are in the environment."""
+    parser = argparse.ArgumentParser(description="moto's server for the maas local stack")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own main sets it
+    serialise_dynamodb()
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    key, secret = os.environ.get(OWNER_KEY_ENV), os.environ.get(OWNER_SECRET_ENV)
+    if key and secret:
+        enable_access_control(key, secret)
+    app = OwnerOnly(DomainDispatcherApplication(create_backend_app), signed=bool(key and secret))
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from maas_local import aws_resources, cloud_template
+from maas_local import aws_resources, cloud_template, moto_server
 from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
 from maas_local.event_queue import QUEUE_ENV, QUEUE_NAME, RULE_NAME, create_route
 from maas_local.invoker import DEFAULT_CONCURRENCY
@@ -34,7 +34,7 @@ from maas_local.processes import (
     spawn,
     stop_tree,
 )
-from maas_local.sagemaker import sigv4
+from maas_local.sagemaker import event_publisher, sigv4
 from maas_local.sagemaker.server import POLICIES_ENV
 from maas_local.tokens import APP_CLIENT_FILE, TOKEN_PATH, create_issuer, ensure_app_client
 from maas_local.usage_plans import ensure_api_key
@@ -105,20 +105,26 @@ class Supervisor:
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         event_token = secrets.token_urlsafe(32)
         localstack = self.options.localstack_url
+        # Made afresh at each `up`; every local AWS endpoint answers only them. Secrets travel
+        # in the environment (readable by the owner alone), never on a command line.
+        credentials = aws_resources.issue_credentials(self.paths.keys)
         moto = _module_argv("maas_local.moto_server", host="127.0.0.1", port=ports["moto"])
-        self._launch("moto", moto, {}, urls["moto"], "/moto-api/")
+        moto_owner = {
+            moto_server.OWNER_KEY_ENV: credentials["AWS_ACCESS_KEY_ID"],
+            moto_server.OWNER_SECRET_ENV: credentials["AWS_SECRET_ACCESS_KEY"],
+        }
+        self._launch("moto", moto, moto_owner, urls["moto"], moto_server.HEALTH_PATH)
         sink = "events:default" if localstack else f"{urls['gateway']}/_local/events/{event_token}"
         emulator = _module_argv(
             "maas_local.sagemaker",
             host="127.0.0.1",
             port=ports["sagemaker"],
             root=self.paths.sagemaker_root,
-            event_sink=sink,
         )
-        moto_env = aws_resources.aws_env(urls["moto"], None, localstack)
-        credentials = aws_resources.issue_credentials(self.paths.keys)
+        moto_env = aws_resources.aws_env(urls["moto"], None, localstack, credentials)
         emulator_env = {
             **moto_env,
+            event_publisher.SINK_ENV: sink,
             sigv4.ACCESS_KEY_ENV: credentials["AWS_ACCESS_KEY_ID"],
             sigv4.SECRET_KEY_ENV: credentials["AWS_SECRET_ACCESS_KEY"],
             # Written by _apply_template below, before any job or endpoint can exist.
@@ -130,9 +136,11 @@ class Supervisor:
             f"creating the platform's resources in {'LocalStack and ' * bool(localstack)}moto"
         )
         resources = aws_resources.create_platform(
-            urls["moto"], self.progress, storage_url=localstack
+            urls["moto"], self.progress, credentials=credentials, storage_url=localstack
         )
-        resources, policies_file = self._apply_template(assembly, resources, urls["moto"])
+        resources, policies_file = self._apply_template(
+            assembly, resources, urls["moto"], credentials
+        )
         create_issuer(self.paths.keys, issuer=urls["gateway"])
         self.api_key = ensure_api_key(self.paths.keys).value
         client = ensure_app_client(self.paths.keys)
@@ -140,9 +148,10 @@ class Supervisor:
             f"OAuth2 app client {client.client_id} (client credentials) at "
             f"{urls['gateway']}{TOKEN_PATH}; its secret is in {self.paths.keys / APP_CLIENT_FILE}"
         )
-        env = aws_resources.handler_env(resources, urls["moto"], urls["sagemaker"], localstack)
+        env = aws_resources.handler_env(
+            resources, urls["moto"], urls["sagemaker"], localstack, credentials
+        )
         env.pop("AWS_SESSION_TOKEN", None)  # the issued key is a long-term one, as a role's isn't
-        env.update(credentials)
         env["MAAS_EVENT_SINK_TOKEN"] = event_token
         if localstack:
             env[QUEUE_ENV] = create_route(localstack)
@@ -167,7 +176,11 @@ class Supervisor:
         return self.paths.home / "iam" / "policies.json"
 
     def _apply_template(
-        self, assembly: Path, resources: aws_resources.PlatformResources, moto_url: str
+        self,
+        assembly: Path,
+        resources: aws_resources.PlatformResources,
+        moto_url: str,
+        credentials: dict[str, str],
     ) -> tuple[aws_resources.PlatformResources, Path]:
         """The policies of the synthesised template, resolved to the resources just made, and
         the training code published where that template's policies say it is."""
@@ -179,6 +192,7 @@ class Supervisor:
             asset.bucket,
             asset.key,
             resources.kms_key_arn,
+            credentials=credentials,
             storage_url=self.options.localstack_url,
         )
         self.progress(f"published the training code asset to {asset.s3_uri}")

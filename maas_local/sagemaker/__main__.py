@@ -15,7 +15,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (0: a free one)")
     parser.add_argument("--root", required=True, help="folder for jobs, models and logs")
-    parser.add_argument("--event-sink", help="http(s) URL to POST events to, or events:BUSNAME")
+    parser.add_argument(
+        "--event-sink",
+        help="http(s) URL to POST events to, or events:BUSNAME; default: $MAAS_EVENT_SINK "
+        "(a URL that holds a secret belongs there, not on the command line)",
+    )
     parser.add_argument("--source-dir", help="training code when a job has no submit directory")
     parser.add_argument("--seed", type=int, help="seed for weighted traffic splitting")
     parser.add_argument("--time-scale", type=float, help="multiplies deployment wait times")

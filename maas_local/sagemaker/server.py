@@ -142,6 +142,14 @@ class RequestHandler(LocalRequestHandler):
     server_version = "maas-sagemaker-local"
     logger = log
 
+    def foreign_refusal(self, why: str) -> tuple[bytes, list[tuple[str, str]]]:
+        err = AwsError("AccessDeniedException", why, 403)
+        return protocol.json_error(err), [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", err.code),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ]
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path.rstrip("/") == "/_emulator/health":
             body = {
@@ -152,6 +160,12 @@ class RequestHandler(LocalRequestHandler):
             }
             self._send(200, protocol.to_json(body), "application/json")
         elif self.path.rstrip("/") == "/_emulator/endpoints":
+            # Process ids and log paths: for the stack's owner only, as every other call.
+            try:
+                self._require_signature(b"")
+            except AwsError as err:
+                self._send(err.status, protocol.json_error(err), "application/json", err.code)
+                return
             stats = self.server.control.endpoints.stats()
             self._send(200, protocol.to_json(stats), "application/json")
         else:

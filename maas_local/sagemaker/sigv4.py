@@ -131,3 +131,11 @@ class Verifier:
         signer = SigV4Auth(credentials, match["service"], match["region"])
         canonical = signer.canonical_request(request)
         return signer.signature(signer.string_to_sign(request, canonical), request)
+
+
+def signed_get_headers(url: str, access_key: str, secret_key: str, region: str) -> dict[str, str]:
+    """Headers that sign a GET of `url` as a SageMaker call, for the emulator's own
+    `/_emulator/endpoints` (the stack's owner only) and the tests that read it."""
+    request = AWSRequest(method="GET", url=url, data=b"")
+    SigV4Auth(Credentials(access_key, secret_key), SIGNING_NAME, region).add_auth(request)
+    return dict(request.headers.items())

@@ -16,7 +16,7 @@ import requests
 from maas import Client
 from maas import demo_steps as steps
 from maas_local import lifecycle
-from maas_local.aws_resources import local_client
+from maas_local.aws_resources import local_client, stack_credentials
 from maas_local.config import StackPaths, read_json
 from maas_local.event_queue import QUEUE_NAME, RULE_NAME
 from maas_local.stack import StackOptions
@@ -63,8 +63,10 @@ def test_flow_trains_registers_deploys_and_predicts_with_localstack_storage_and_
     assert state["localstack_url"] == localstack.url
 
     # Given the digits uploaded to LocalStack's S3 (moto holds no bucket at all)
-    channels, held = steps.prepare_and_upload(localstack.url, say)
-    moto_buckets = local_client("s3", state["parts"]["moto"]["url"]).list_buckets()["Buckets"]
+    channels, held = steps.prepare_and_upload(localstack.url, say, None)
+    issued = stack_credentials(paths.keys)
+    moto_url = state["parts"]["moto"]["url"]
+    moto_buckets = local_client("s3", moto_url, issued).list_buckets()["Buckets"]
     assert moto_buckets == []
 
     # When a job trains through the API and asks for auto-deploy

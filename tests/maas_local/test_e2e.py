@@ -16,6 +16,7 @@ from maas import ApiError, Client
 from maas import demo_steps as steps
 from maas_contract.routes import RouteTable, handler_module
 from maas_local import lifecycle
+from maas_local.aws_resources import stack_credentials
 from maas_local.config import StackPaths, read_json
 from maas_local.stack import StackOptions
 
@@ -45,8 +46,10 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digits(stack):
-    _, state, _ = stack
-    return steps.prepare_and_upload(state["parts"]["moto"]["url"], say)
+    paths, state, _ = stack
+    return steps.prepare_and_upload(
+        state["parts"]["moto"]["url"], say, stack_credentials(paths.keys)
+    )
 
 
 def _maas(paths: StackPaths, *args: str) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ import pytest
 
 from maas import demo_steps
 from maas_local import lifecycle
+from maas_local.aws_resources import stack_credentials
 from maas_local.config import StackPaths, read_json
 from maas_local.stack import StackOptions
 from maas_local.usage_plans import UsagePlan, new_api_key, save_api_keys
@@ -49,7 +50,9 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_data(stack):
-    return demo_steps.prepare_and_upload(stack.url("moto"), lambda line: None)
+    return demo_steps.prepare_and_upload(
+        stack.url("moto"), lambda line: None, stack_credentials(stack.paths.keys)
+    )
 
 
 @pytest.fixture(scope="session")

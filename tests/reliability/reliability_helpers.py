@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from maas_local.aws_resources import local_client, stack_credentials
 from maas_local.config import RESOURCE_PREFIX, StackPaths
+from maas_local.sagemaker.sigv4 import signed_get_headers
 from maas_local.tokens import ISSUER_FILE, PRIVATE_KEY_FILE, mint_token, scope_names
 
 HERE = Path(__file__).parent
@@ -96,10 +97,20 @@ class Stack:
         return self.session.request(method, self.api_url + path, headers=headers, **kw)
 
     def aws(self, service: str) -> Any:
-        if service.startswith("sagemaker"):  # the emulator takes only the issued credentials
-            issued = stack_credentials(self.paths.keys)
+        """A client of the stack's own endpoints, with the credentials they alone accept."""
+        issued = stack_credentials(self.paths.keys)
+        if service.startswith("sagemaker"):
             return local_client(service, self.url("sagemaker"), issued)
-        return local_client(service, self.url("moto"))
+        return local_client(service, self.url("moto"), issued)
+
+    def emulator_internals(self) -> dict:
+        """The emulator's `/_emulator/endpoints`, signed with the stack's credentials."""
+        issued = stack_credentials(self.paths.keys)
+        url = f"{self.url('sagemaker')}/_emulator/endpoints"
+        headers = signed_get_headers(
+            url, issued["AWS_ACCESS_KEY_ID"], issued["AWS_SECRET_ACCESS_KEY"], "us-east-1"
+        )
+        return self.session.get(url, headers=headers, timeout=10).json()
 
     def events_settled(self, timeout: float = 60) -> None:
         """Waits until the gateway has handed every state-change event to the handler."""

@@ -43,7 +43,7 @@ def test_model_server_dying_mid_request_is_a_502_and_the_next_request_succeeds(s
     assert "worker died" in died.json()["error"].lower()
     assert after.status_code == 200, after.text
     assert after.json()["outputs"]["predictions"] == [6.0]
-    stats = stack.session.get(f"{stack.url('sagemaker')}/_emulator/endpoints", timeout=10).json()
+    stats = stack.emulator_internals()
     assert [v["restarts"] for v in stats[endpoint]["variants"]] == [1]
     tally("faults injected and recovered")
 

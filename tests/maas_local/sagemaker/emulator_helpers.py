@@ -8,6 +8,7 @@ import json
 import socket
 import tarfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,19 @@ CREDENTIALS = {
 # The emulator answers only what is signed with these, as the stack's does with those it
 # issues at `maas local up`.
 VERIFIER = Verifier(CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+
+def emulator_internals(url: str) -> dict:
+    """`/_emulator/endpoints` (fleets, process ids, restarts), signed as the owner must sign it."""
+    from maas_local.sagemaker.sigv4 import signed_get_headers
+
+    target = f"{url}/_emulator/endpoints"
+    headers = signed_get_headers(
+        target, CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"], "us-east-1"
+    )
+    request = urllib.request.Request(target, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
 
 
 def emulator_client(service: str, url: str, config=None):

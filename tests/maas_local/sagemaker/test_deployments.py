@@ -7,9 +7,6 @@ stub model answers with its own name, which tells the two fleets apart.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 from botocore.exceptions import ClientError
 
@@ -20,6 +17,7 @@ from tests.maas_local.sagemaker.emulator_helpers import (
     create_config,
     create_model,
     emulator_client,
+    emulator_internals,
     invoke,
     unique,
     wait_endpoint,
@@ -98,8 +96,7 @@ def test_canary_splits_traffic_then_shifts_everything_to_the_new_fleet(clients, 
     during = sm.describe_endpoint(EndpointName=name)
     hits = [answered_by(runtime, name) for _ in range(200)]
     still = sm.describe_endpoint(EndpointName=name)
-    with urllib.request.urlopen(f"{emulator.url}/_emulator/endpoints", timeout=10) as response:
-        stats = {v["fleet"]: v for v in json.loads(response.read())[name]["variants"]}
+    stats = {v["fleet"]: v for v in emulator_internals(emulator.url)[name]["variants"]}
 
     assert during["EndpointStatus"] == "Updating" and still["EndpointStatus"] == "Updating"
     pending = during["PendingDeploymentSummary"]
