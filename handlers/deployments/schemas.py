@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from handlers.shared.errors import bad_request
+from handlers.shared.errors import bad_request, public_reason
 from handlers.shared.schemas import Strict
 
 # AutoRollbackConfig takes at most 10 alarms, and every endpoint has two of its own.
@@ -85,3 +85,8 @@ class DeploymentOut(BaseModel):
     endpoint_config_name: str | None = None
     created_at: str
     updated_at: str
+
+    @field_validator("failure_reason")
+    @classmethod
+    def _no_host_paths(cls, reason: str | None) -> str | None:
+        return public_reason(reason)

@@ -10,7 +10,7 @@ from typing import Any
 from handlers.registry.schemas import ModelOut, ModelPage, VersionCreate, VersionOut, VersionPage
 from handlers.shared import registry_table
 from handlers.shared.errors import ApiError, bad_request, conflict, not_found
-from maas_contract.names import endpoint_name
+from maas_contract.names import VERSION_MAX, endpoint_name
 from maas_contract.settings import HandlerSettings
 
 # Concurrent registrations of one model race for the next number; the loser of each round
@@ -79,6 +79,11 @@ def register(
     pause = _BACKOFF_FIRST_S
     while True:
         latest = int((registry_table.get_model(model) or {}).get("latest_version", 0))
+        if latest >= VERSION_MAX:
+            raise conflict(
+                f"model {model} has used every version number up to {VERSION_MAX}",
+                code="VersionsExhausted",
+            )
         try:
             return _write(model, endpoint, latest + 1, attrs, also)
         except ApiError as exc:

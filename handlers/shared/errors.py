@@ -3,6 +3,7 @@ failures map to it. The body is maas_contract.errors' one shape, rendered by the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -83,3 +84,18 @@ def from_control_plane(exc: ClientError) -> ApiError:
         return unavailable(message, "Throttled", retry_after=2)
     status, api_code = _CONTROL_PLANE.get(code, (502, "UpstreamError"))
     return ApiError(status, api_code, message)
+
+
+# A file-system path of two or more parts, not inside a URI (s3://bucket/key keeps its key).
+_HOST_PATH = re.compile(r"(?<![\w:/.~-])(?:/[\w.@+~-]+){2,}/?")
+
+
+def public_reason(reason: str | None) -> str | None:
+    """A failure reason as callers may read it: every file-system path cut to its last part.
+
+    SageMaker's (and the emulator's) failure reasons can quote the paths of the machine that
+    failed (a traceback's files, a model server's folders); a caller with the invoke scope
+    reads deployment reasons, and learns nothing of that machine's layout from them."""
+    if not reason:
+        return reason
+    return _HOST_PATH.sub(lambda m: ".../" + m.group(0).rstrip("/").rsplit("/", 1)[-1], reason)

@@ -4,14 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from handlers.deployments.schemas import DeploymentSpec
 from handlers.registry.schemas import InputSchema
+from handlers.shared.errors import public_reason
 from handlers.shared.schemas import Finite, ModelName, Name, Recipe, Strict
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
-HyperValue = str | int | Finite | bool
+# SageMaker's CreateTrainingJob takes at most 100 hyperparameters, each value at most 2,500
+# characters (botocore's model of HyperParameters); the route adds up to seven of its own.
+HYPERPARAMETER_VALUE_MAX = 2500
+HyperValue = Annotated[str, Field(max_length=HYPERPARAMETER_VALUE_MAX)] | int | Finite | bool
+# train.py's options that name a path or a channel, and the recipe the route sets: a caller who
+# could set them could train on a folder of the host or write outside the job's directories.
+# SageMaker's own script-mode keys (sagemaker_*) are the route's alone too.
+RESERVED_HYPERPARAMETERS = frozenset(
+    {
+        "recipe",
+        "train",
+        "validation",
+        "model-dir",
+        "model_dir",
+        "output-data-dir",
+        "output_data_dir",
+        "checkpoint-dir",
+        "checkpoint_dir",
+        "pretrained-path",
+        "pretrained_path",
+    }
+)
 MAX_RUNTIME_S = 432_000  # five days: the longest runtime and spot wait a job may ask for
 
 
@@ -31,7 +53,12 @@ class TrainingJobCreate(Strict):
     recipe: Recipe
     datasets: Datasets
     hyperparameters: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")], HyperValue] = (
-        Field(default_factory=dict, max_length=50)
+        Field(
+            default_factory=dict,
+            max_length=50,
+            description="train.py's options, as SageMaker passes them; not these, which the "
+            "platform sets: " + ", ".join(sorted(RESERVED_HYPERPARAMETERS)) + ", sagemaker_*",
+        )
     )
     instance_type: str | None = Field(
         default=None,
@@ -48,6 +75,17 @@ class TrainingJobCreate(Strict):
     auto_deploy: bool = False
     deployment: DeploymentSpec | None = None
     input_schema: InputSchema = Field(default_factory=InputSchema)
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _not_reserved(cls, values: dict[str, HyperValue]) -> dict[str, HyperValue]:
+        for key in values:
+            if key in RESERVED_HYPERPARAMETERS or key.startswith(("sagemaker_", "sagemaker-")):
+                raise ValueError(
+                    f"hyperparameter {key!r} is set by the platform: the paths, channels, "
+                    "recipe and sagemaker_* keys of a job are not the caller's to choose"
+                )
+        return values
 
     @model_validator(mode="after")
     def _coherent(self) -> TrainingJobCreate:
@@ -78,6 +116,11 @@ class TrainingJobOut(BaseModel):
     spot: bool
     created_at: str
     updated_at: str
+
+    @field_validator("failure_reason")
+    @classmethod
+    def _no_host_paths(cls, reason: str | None) -> str | None:
+        return public_reason(reason)
 
 
 class TrainingJobPage(BaseModel):

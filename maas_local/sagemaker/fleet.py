@@ -180,7 +180,10 @@ class VariantServer:
         self._release(conn)
         with self._count_lock:
             self.invocations += 1
-            self.model_errors += response.status != 200
+            # What the rollback alarm reads: Invocation5XXErrors, the requests the model
+            # answered with a 5xx. A client's bad input (the model's 4xx) is not a model
+            # error (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
+            self.model_errors += response.status >= 500
         reply = ModelReply.of(data, response.getheader(CUSTOM_ATTRIBUTES_HEADER), self)
         return response.status, reply, response.getheader("Content-Type", "application/json")
 

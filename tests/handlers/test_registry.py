@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.registry import routes as registry
-from maas_contract.names import MODEL_NAME_MAX
+from maas_contract.names import MODEL_NAME_MAX, VERSION_MAX
 from tests.handlers.support import (
     ADMIN,
     REQUEST_ID,
@@ -44,6 +44,27 @@ def test_versions_are_monotonic_and_listed_newest_first(aws_backend, lambda_cont
 
     assert older.status == 409
     assert [v["version"] for v in listing.body["items"]] == [3, 2, 1]
+
+
+def test_numbering_stops_at_the_last_version_and_the_largest_numbers_list_in_order(
+    aws_backend, lambda_context
+):
+    assert register("demo", lambda_context, version=2, key="small").status == 201
+    assert register("demo", lambda_context, version=VERSION_MAX - 1, key="big").status == 201
+    assert register("demo", lambda_context, key="next").body["version"] == VERSION_MAX
+
+    past = register("demo", lambda_context, key="past")
+    over = register("demo", lambda_context, version=VERSION_MAX + 1, key="over")
+    listing = call(
+        registry,
+        api_event("GET", "/v1/models/{model}/versions", path_params={"model": "demo"}),
+        lambda_context,
+    )
+
+    assert past.status == 409
+    assert error_of(past).code == "VersionsExhausted"
+    assert over.status == 400
+    assert [v["version"] for v in listing.body["items"]] == [VERSION_MAX, VERSION_MAX - 1, 2]
 
 
 def test_replaying_an_idempotency_key_returns_the_first_result_and_registers_nothing_new(

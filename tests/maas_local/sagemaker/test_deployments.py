@@ -151,6 +151,35 @@ def test_canary_with_failing_new_version_rolls_back_to_the_old_config(clients, s
     assert steps[-1][0] == "Deleting" and "Terminating" in steps[-1][1]
 
 
+def test_client_errors_during_a_canary_do_not_roll_it_back(clients, s3, emulator):
+    """The cloud's rollback alarm watches Invocation5XXErrors, "the number of InvokeEndpoint
+    requests where the model returned a 5xx HTTP response code"; a client's 4xx counts under
+    Invocation4XXErrors and trips nothing
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html)."""
+    sm, runtime = clients
+    name, _, _ = live_endpoint(sm, s3)
+    config, new_model = new_config(sm, s3)
+
+    sm.update_endpoint(EndpointName=name, EndpointConfigName=config, DeploymentConfig=CANARY)
+    wait_for(lambda: emulator.control.endpoints.endpoints[name].pending)
+    canary = emulator.control.endpoints.endpoints[name].pending
+    refused = 0
+    for _ in range(40):  # rows of two features; the model expects four: its own 400
+        try:
+            invoke(runtime, name, [[1.0, 2.0]])
+        except runtime.exceptions.ModelError as exc:
+            assert exc.response["OriginalStatusCode"] == 400
+            refused += 1
+    done = wait_endpoint(sm, name, timeout=60)
+
+    assert refused == 40
+    errors, calls = canary.error_counts()
+    assert calls > 0 and errors == 0  # the canary took some of them, and counted none
+    assert done["EndpointConfigName"] == config
+    assert "FailureReason" not in done
+    assert answered_by(runtime, name) == new_model
+
+
 def _deployment_steps(sink, name: str) -> list[tuple[str, str]]:
     """(status, message) of each "SageMaker Endpoint Deployment State Change" for `name`,
     each checked against the shape of AWS's documented sample
