@@ -11,6 +11,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
 from __future__ import annotations
 
 import json
+import secrets
 
 import boto3
 import psutil
@@ -89,8 +90,9 @@ def test_moto_answers_only_the_stacks_own_signature(stack):
         "dynamodb",
         endpoint_url=_url(state, "moto"),
         region_name="us-east-1",
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # noqa: S106
+        # Another user's key: well formed, made here, never issued by the stack.
+        aws_access_key_id="AKIA" + secrets.token_hex(8).upper(),
+        aws_secret_access_key=secrets.token_urlsafe(30),
     )
     with pytest.raises(ClientError):
         stranger.list_tables()
