@@ -104,8 +104,21 @@ def _create_table(dynamodb, name: str) -> None:
     dynamodb.update_time_to_live(**schema.time_to_live_request(name))
 
 
-def _create_bucket(s3, name: str, kms_key_arn: str) -> None:
-    s3.create_bucket(Bucket=name)
+def _platform_key(kms, description: str) -> str:
+    """The platform's KMS key: the one a saved state already holds, or a new one."""
+    for page in kms.get_paginator("list_keys").paginate():
+        for key in page["Keys"]:
+            meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+            if meta["Description"] == description and meta["KeyState"] == "Enabled":
+                return meta["Arn"]
+    key_arn = kms.create_key(Description=description)["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=key_arn)
+    return key_arn
+
+
+def _create_bucket(s3, name: str, kms_key_arn: str, *, exists: bool = False) -> None:
+    if not exists:
+        s3.create_bucket(Bucket=name)
     s3.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -141,20 +154,27 @@ def create_platform(
     `credentials`: the stack's own (moto answers only them); None for a moto without checks."""
     prefix = RESOURCE_PREFIX
     kms = local_client("kms", storage_url or moto_url, credentials)
-    key_arn = kms.create_key(Description=f"{prefix} platform key")["KeyMetadata"]["Arn"]
-    kms.enable_key_rotation(KeyId=key_arn)
-    role_arn = local_client("iam", moto_url, credentials).create_role(
-        RoleName=f"{prefix}-sagemaker-execution",
-        AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST),
-    )["Role"]["Arn"]
-    progress("created KMS key and SageMaker execution role")
+    key_arn = _platform_key(kms, f"{prefix} platform key")
+    iam = local_client("iam", moto_url, credentials)
+    role_name = f"{prefix}-sagemaker-execution"
+    try:
+        role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role_arn = iam.create_role(
+            RoleName=role_name, AssumeRolePolicyDocument=json.dumps(_SAGEMAKER_TRUST)
+        )["Role"]["Arn"]
+    progress("KMS key and SageMaker execution role ready")
     s3 = local_client("s3", storage_url or moto_url, credentials)
     buckets = {kind: f"{prefix}-{kind}" for kind in ("artifacts", "data", "capture")}
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for name in buckets.values():
-        _create_bucket(s3, name, key_arn)
+        _create_bucket(s3, name, key_arn, exists=name in existing)
     table = f"{prefix}-registry"
-    _create_table(local_client("dynamodb", moto_url, credentials), table)
-    progress(f"created buckets {', '.join(buckets.values())} and table {table}")
+    dynamodb = local_client("dynamodb", moto_url, credentials)
+    if table not in dynamodb.list_tables()["TableNames"]:
+        _create_table(dynamodb, table)
+    kept = "from the saved state" if existing & set(buckets.values()) else "created"
+    progress(f"buckets {', '.join(buckets.values())} and table {table}: {kept}")
     topic = local_client("sns", moto_url, credentials).create_topic(
         Name=f"{prefix}-alarms", Attributes={"KmsMasterKeyId": key_arn}
     )["TopicArn"]

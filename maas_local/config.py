@@ -73,6 +73,11 @@ class StackPaths:
         return self.home / "sagemaker"
 
     @property
+    def moto_state(self) -> Path:
+        """moto's backends and object bodies, written through (maas_local.moto_state)."""
+        return self.home / "aws"
+
+    @property
     def progress_log(self) -> Path:
         return self.logs / "supervisor.log"
 
@@ -80,10 +85,11 @@ class StackPaths:
         return self.logs / f"{part}.log"
 
     def ensure(self) -> StackPaths:
-        for folder in (self.home, self.logs, self.keys, self.sagemaker_root):
+        for folder in (self.home, self.logs, self.keys, self.sagemaker_root, self.moto_state):
             folder.mkdir(parents=True, exist_ok=True)
         self.home.chmod(0o700)  # state, logs and keys are the user's alone
         self.keys.chmod(0o700)
+        self.moto_state.chmod(0o700)
         return self
 
 

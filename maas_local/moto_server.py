@@ -30,20 +30,26 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 from moto.dynamodb.models import DynamoDBBackend
 
 from maas_local import loopback
+from maas_local.moto_state import MotoState, changed_services
+
+_state_log = logging.getLogger("maas_local.moto_state")
 
 # The stack passes the credentials it issued at `up` through these variables.
 OWNER_KEY_ENV = "MAAS_MOTO_ACCESS_KEY_ID"
 OWNER_SECRET_ENV = "MAAS_MOTO_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
 OWNER_USER = "maas-local-owner"
+STATE_ENV = "MAAS_MOTO_STATE_DIR"  # where moto's state is written through, if anywhere
 HEALTH_PATH = "/_maas/health"
 _ALLOW_ALL = {
     "Version": "2012-10-17",
@@ -122,7 +128,7 @@ def _refuse(
             f"<Message>{escape(message)}</Message></Error>"
         ).encode()
         content_type = "application/xml"
-    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden"}[status]
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}[status]
     start_response(
         f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
     )
@@ -130,10 +136,13 @@ def _refuse(
 
 
 class OwnerOnly:
-    """moto's WSGI application behind the local stack's front checks (see the module's text)."""
+    """moto's WSGI application behind the local stack's front checks (see the module's text),
+    and, with a state folder, every write saved before its answer leaves."""
 
-    def __init__(self, app: Callable[..., Any], signed: bool) -> None:
-        self.app, self.signed = app, signed
+    def __init__(
+        self, app: Callable[..., Any], signed: bool, state: MotoState | None = None
+    ) -> None:
+        self.app, self.signed, self.state = app, signed, state
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -157,14 +166,9 @@ class OwnerOnly:
             )
         if self.signed and "authorization" not in headers:
             if json_protocol or "action=" in environ.get("QUERY_STRING", "").lower():
+                code = "MissingAuthenticationToken" + ("Exception" if json_protocol else "")
                 return _refuse(
-                    start_response,
-                    403,
-                    "MissingAuthenticationTokenException"
-                    if json_protocol
-                    else "MissingAuthenticationToken",
-                    "Missing Authentication Token",
-                    json_protocol,
+                    start_response, 403, code, "Missing Authentication Token", json_protocol
                 )
             return _refuse(start_response, 403, "AccessDenied", "Access Denied", json_protocol)
         if self.signed and not headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential="):
@@ -175,7 +179,50 @@ class OwnerOnly:
                 "The request signature does not conform to AWS standards.",
                 json_protocol,
             )
-        return self.app(environ, start_response)
+        changed = (
+            changed_services(
+                environ.get("REQUEST_METHOD", "GET"), headers, environ.get("QUERY_STRING", "")
+            )
+            if self.state
+            else []
+        )
+        if not changed:
+            return self.app(environ, start_response)
+        return self._write_through(environ, start_response, changed)
+
+    def _write_through(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], changed: list[str]
+    ) -> Iterable[bytes]:
+        """moto answers in full, the changed backends are saved, then the answer goes out:
+        nothing is acknowledged before it is on disk."""
+        assert self.state is not None
+        answer: list[Any] = []
+
+        def hold(status: str, response_headers: list, exc_info: Any = None) -> Callable:
+            answer[:] = [status, response_headers, exc_info]
+            return lambda _data: None
+
+        with self.state.lock:
+            result = self.app(environ, hold)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close:
+                    close()
+            try:
+                self.state.save(changed)
+            except Exception:  # the write is not durable: do not acknowledge it
+                _state_log.exception("saving %s failed", changed)
+                return _refuse(
+                    start_response,
+                    500,
+                    "InternalError",
+                    "the write could not be saved; retry",
+                    "x-amz-target" in _headers(environ),
+                )
+        start_response(*answer[:2])
+        return [body]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,10 +242,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import run_simple
 
+    state = MotoState(Path(os.environ[STATE_ENV])) if os.environ.get(STATE_ENV) else None
+    if state is not None:
+        loaded = state.load()  # before anything answers, the owner's key included
+        print(f"moto state from {state.folder}: {', '.join(loaded) or 'none yet'}", flush=True)
     key, secret = os.environ.get(OWNER_KEY_ENV), os.environ.get(OWNER_SECRET_ENV)
     if key and secret:
         enable_access_control(key, secret)
-    app = OwnerOnly(DomainDispatcherApplication(create_backend_app), signed=bool(key and secret))
+        if state is not None:
+            state.save(["iam"])  # the new key is the only one that opens the saved state
+    app = OwnerOnly(
+        DomainDispatcherApplication(create_backend_app), signed=bool(key and secret), state=state
+    )
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

@@ -112,6 +112,8 @@ class Supervisor:
         moto_owner = {
             moto_server.OWNER_KEY_ENV: credentials["AWS_ACCESS_KEY_ID"],
             moto_server.OWNER_SECRET_ENV: credentials["AWS_SECRET_ACCESS_KEY"],
+            # Every acknowledged write is on disk here before its answer leaves moto.
+            moto_server.STATE_ENV: str(self.paths.moto_state),
         }
         self._launch("moto", moto, moto_owner, urls["moto"], moto_server.HEALTH_PATH)
         sink = "events:default" if localstack else f"{urls['gateway']}/_local/events/{event_token}"

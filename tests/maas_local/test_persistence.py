@@ -1,0 +1,90 @@
+"""Nothing acknowledged is lost: the registry and the local S3 (uploaded data, artifacts,
+checkpoints) survive `maas local down` + `up`, and a `kill -9` of moto, whose every write is on
+disk before its answer leaves (maas_local.moto_state)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from maas import Client
+from maas_local import lifecycle
+from maas_local.aws_resources import local_client, stack_credentials
+from maas_local.config import RESOURCE_PREFIX, StackPaths, read_json
+from maas_local.stack import StackOptions
+
+pytestmark = pytest.mark.slow
+ARTIFACTS, DATA = f"{RESOURCE_PREFIX}-artifacts", f"{RESOURCE_PREFIX}-data"
+# Past moto_state.BLOB_MIN_BYTES, so it is stored as a blob of its own.
+UPLOAD = os.urandom(3 * 1024 * 1024)
+
+
+def _up(paths: StackPaths) -> dict:
+    assert lifecycle.up(paths, foreground=False, options=StackOptions()) == 0
+    return read_json(paths.state_file)
+
+
+def _s3(paths: StackPaths, state: dict):
+    return local_client("s3", state["parts"]["moto"]["url"], stack_credentials(paths.keys))
+
+
+def _write(paths: StackPaths, state: dict, model: str) -> dict:
+    """What a user leaves behind: uploaded data, a checkpoint, an artifact and its version."""
+    s3 = _s3(paths, state)
+    s3.put_object(Bucket=DATA, Key=f"{model}/train/rows.bin", Body=UPLOAD)
+    s3.put_object(Bucket=ARTIFACTS, Key=f"checkpoints/{model}/epoch-2.pt", Body=b"ckpt")
+    key = f"{model}/model.tar.gz"
+    s3.put_object(Bucket=ARTIFACTS, Key=key, Body=b"\x1f\x8b not really a tarball")
+    spec = {"artifact_uri": f"s3://{ARTIFACTS}/{key}", "recipe": "image-cnn"}
+    return Client.local(paths.home).register_version(model, spec)
+
+
+def _assert_kept(paths: StackPaths, state: dict, model: str, version: dict) -> None:
+    s3 = _s3(paths, state)
+    data = s3.get_object(Bucket=DATA, Key=f"{model}/train/rows.bin")["Body"].read()
+    assert hashlib.sha256(data).digest() == hashlib.sha256(UPLOAD).digest()
+    ckpt = s3.get_object(Bucket=ARTIFACTS, Key=f"checkpoints/{model}/epoch-2.pt")
+    assert ckpt["Body"].read() == b"ckpt"
+    assert ckpt["ServerSideEncryption"] == "aws:kms"  # the same platform key, still there
+    api = Client.local(paths.home)
+    assert [v["version"] for v in api.versions(model)] == [version["version"]]
+    assert api.model(model)["latest_version"] == version["version"]
+
+
+def test_down_and_up_keep_the_registry_and_every_object(tmp_path):
+    paths = StackPaths(tmp_path / "home")
+    try:
+        version = _write(paths, _up(paths), "kept")
+        lifecycle.down(paths, quiet=True)
+
+        state = _up(paths)
+
+        _assert_kept(paths, state, "kept", version)
+        assert not list((paths.moto_state).glob(".*.tmp"))  # no half-written file stands
+    finally:
+        lifecycle.down(paths, quiet=True)
+
+
+def test_a_kill_9_of_moto_loses_nothing_it_acknowledged(tmp_path):
+    paths = StackPaths(tmp_path / "home")
+    try:
+        state = _up(paths)
+        version = _write(paths, state, "killed")
+        supervisor = psutil.Process(state["supervisor"]["pid"])
+
+        os.kill(state["parts"]["moto"]["pid"], signal.SIGKILL)
+        # The supervisor takes the other parts down with it; the next `up` recovers.
+        supervisor.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while lifecycle.running_state(paths) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        state = _up(paths)
+
+        _assert_kept(paths, state, "killed", version)
+    finally:
+        lifecycle.down(paths, quiet=True)
