@@ -178,7 +178,14 @@ def status(paths: StackPaths) -> int:
         ok = alive and http_ok(part["health"])
         healthy &= ok
         verdict = "healthy" if ok else ("unhealthy" if alive else "dead")
-        print(f"  {name:<10} pid {part['pid']:<8} {part['url']:<24} {verdict}")
+        restarts = part.get("restarts", 0)
+        healed = (
+            f"; restarted {restarts} time{'s' * (restarts != 1)}, last exit "
+            f"{part.get('last_exit')} at {part.get('restarted_at')}"
+            if restarts
+            else ""
+        )
+        print(f"  {name:<10} pid {part['pid']:<8} {part['url']:<24} {verdict}{healed}")
     _print_client_credentials(paths, state)
     return 0 if healthy and state["status"] == "ready" else 1
 

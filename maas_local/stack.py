@@ -40,6 +40,9 @@ from maas_local.tokens import APP_CLIENT_FILE, TOKEN_PATH, create_issuer, ensure
 from maas_local.usage_plans import ensure_api_key
 
 HEALTH_TIMEOUT_S = {"moto": 60.0, "sagemaker": 120.0, "gateway": 90.0}
+# A crashed part is started again after 1, 2, 4, ... seconds, at most 30; a part that then ran
+# for STABLE_S starts the sequence over.
+RESTART_FIRST_S, RESTART_CAP_S, STABLE_S = 1.0, 30.0, 60.0
 
 
 class StartupFailed(RuntimeError):
@@ -69,6 +72,10 @@ class Supervisor:
     progress: Callable[[str], None] = print
     children: dict[str, Child] = field(default_factory=dict)
     parts: dict[str, dict] = field(default_factory=dict)
+    # How to start each part again: argv, environment, URL, health path.
+    specs: dict[str, tuple[list[str], dict[str, str], str, str]] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)  # monotonic start of each part
+    backoff: dict[str, float] = field(default_factory=dict)
     api_key: str = ""
 
     def run(self) -> int:
@@ -210,13 +217,16 @@ class Supervisor:
         self.progress(f"starting {name} on {url} (log: {log})")
         child = spawn(name, argv, python_env(env), log, cwd=REPO_ROOT)
         self.children[name] = child
+        self.specs[name] = (argv, env, url, health)
+        self.started[name] = time.monotonic()
         self.parts[name] = {
+            **self.parts.get(name, {}),
             **child.record(),
             "url": url,
             "health": url + health,
             "port": int(url.rsplit(":", 1)[1]),
         }
-        self._write_state("starting")
+        self._write_state("starting" if name not in self.backoff else "recovering")
 
     def _wait_healthy(self, name: str) -> None:
         child, part = self.children[name], self.parts[name]
@@ -235,15 +245,37 @@ class Supervisor:
         raise StartupFailed(f"{name} not healthy after {HEALTH_TIMEOUT_S[name]:.0f}s")
 
     def _watch(self) -> int:
+        """Restarts any part that exits, until the supervisor is stopped."""
         while True:
-            for name, child in self.children.items():
+            for name, child in list(self.children.items()):
                 if child.process.poll() is not None:
-                    self.progress(
-                        f"{name} exited with {child.process.returncode}; "
-                        f"stopping the stack. Last lines:\n{_tail(child.log)}"
-                    )
-                    return 1
+                    self._restart(name, child)
             time.sleep(0.5)
+
+    def _restart(self, name: str, child: Child) -> None:
+        """Starts a crashed part again on its port, after a backoff, and says so. Its state
+        comes back with it: moto's from its state folder, the others hold none of their own."""
+        ran_s = time.monotonic() - self.started.get(name, 0.0)
+        delay = RESTART_FIRST_S if ran_s >= STABLE_S else self.backoff.get(name, 0.0) * 2
+        delay = min(RESTART_CAP_S, max(RESTART_FIRST_S, delay))
+        self.backoff[name] = delay
+        part = self.parts[name]
+        part["restarts"] = part.get("restarts", 0) + 1
+        part["last_exit"] = child.process.returncode
+        part["restarted_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.progress(
+            f"{name} exited with {child.process.returncode}; restarting it in {delay:.0f}s "
+            f"(restart {part['restarts']}). Last lines:\n{_tail(child.log)}"
+        )
+        self._write_state("recovering")
+        time.sleep(delay)
+        self._launch(name, *self.specs[name])
+        try:
+            self._wait_healthy(name)
+        except StartupFailed as failure:  # the next turn of the watch starts it again
+            self.progress(f"{name} did not come back: {failure}")
+            return
+        self._write_state("ready")
 
     def _stop_all(self) -> None:
         self._write_state("stopping")
