@@ -84,7 +84,7 @@ class _Pickler(pickle.Pickler):
         digest = hashlib.sha256(obj).hexdigest()
         path = self.blobs / digest
         if not path.exists():
-            _write_atomically(path, obj)
+            write_atomically(path, obj)
         return digest
 
 
@@ -98,7 +98,7 @@ class _Unpickler(pickle.Unpickler):
         return (self.blobs / str(pid)).read_bytes()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as out:
         out.write(data)
@@ -151,7 +151,7 @@ class MotoState:
         for name in names:
             buffer = io.BytesIO()
             _Pickler(buffer, self.blobs).dump(dict(_backend(name)))
-            _write_atomically(self.folder / f"{name}.pkl", buffer.getvalue())
+            write_atomically(self.folder / f"{name}.pkl", buffer.getvalue())
 
 
 def changed_services(method: str, headers: dict[str, str], query: str) -> list[str]:

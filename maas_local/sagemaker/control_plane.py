@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from maas_local.sagemaker import events, rules
 from maas_local.sagemaker.endpoints import Endpoints
 from maas_local.sagemaker.event_publisher import EventPublisher
 from maas_local.sagemaker.protocol import AwsError, now, project, validation
+from maas_local.sagemaker.saved_state import SavedState
 from maas_local.sagemaker.training_jobs import TrainingJobs
 
 ACCOUNT = "123456789012"  # moto's default account, so ARNs line up across the local stack
@@ -34,16 +36,20 @@ class Context:
     canary_error_threshold: float = 0.1
     load_timeout_s: float = 300.0
     rng: random.Random = field(init=False)
+    # Called before each event goes out: the change it announces is saved first.
+    on_change: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # noqa: S311 - traffic splitting, not security
 
     def emit_training(self, describe: dict[str, Any], tags: list) -> None:
         event = events.training_job_event(describe, tags, account=self.account, region=self.region)
+        self.on_change()
         self.sink.emit(event)
 
     def emit_endpoint(self, describe: dict[str, Any], tags: list) -> None:
         event = events.endpoint_event(describe, tags, account=self.account, region=self.region)
+        self.on_change()
         self.sink.emit(event)
 
     def emit_deployment(
@@ -53,6 +59,7 @@ class Context:
         event = events.endpoint_deployment_event(
             describe, tags, stage=stage, message=message, account=self.account, region=self.region
         )
+        self.on_change()
         self.sink.emit(event)
 
 
@@ -65,15 +72,22 @@ class ControlPlane:
         self._lock = threading.Lock()
         self.training = TrainingJobs(ctx, source_dir)
         self.endpoints = Endpoints(ctx, self._config, self._model)
+        self.saved = SavedState(self)
+        ctx.on_change = self.saved.save
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         method = getattr(self, f"op_{operation}", None)
         if method is None:
             raise AwsError("UnknownOperationException", f"{operation} is not emulated locally")
         rules.check_request(operation, params)
-        return method(params) or {}
+        result = method(params) or {}
+        if not operation.startswith(("Describe", "List")):
+            self.saved.save()  # before the caller hears of the change
+        return result
 
     def shutdown(self) -> None:
+        self.saved.save()
+        self.saved.closing = True
         self.endpoints.shutdown()
         self.training.shutdown()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,11 +173,14 @@ class Endpoints:
         return result
 
     def shutdown(self) -> None:
-        for name in list(self.endpoints):
-            try:
-                self.delete(name)
-            except AwsError:
-                pass
+        """Stops every model server. The endpoints stay as they are (saved_state brings them
+        up again at the next start): stopping the emulator deletes nothing."""
+        for endpoint in list(self.endpoints.values()):
+            with endpoint.lock:
+                fleets = [f for f in (endpoint.live, endpoint.pending) if f is not None]
+                endpoint.live = endpoint.pending = None
+            for fleet in fleets:
+                fleet.stop()
         for fleet in list(self._retiring):
             self._stop_retired(fleet)
 
@@ -213,6 +217,30 @@ class Endpoints:
                 endpoint.record["FailureReason"] = str(exc)[:1024]
                 self._set_status(endpoint, "Failed")
             return
+        with endpoint.lock:
+            if endpoint.deleted.is_set():
+                fleet.stop()
+                return
+            endpoint.live = fleet
+            self._set_status(endpoint, "InService")
+
+    def bring_up_again(self, endpoint: Endpoint, config: dict[str, Any]) -> None:
+        """An endpoint restored after a restart: its fleet again, from its model data in S3,
+        which may take the stack a few seconds to serve again (retried for load_timeout_s)."""
+        shutil.rmtree(self.ctx.root / "endpoints" / endpoint.name, ignore_errors=True)
+        deadline = time.monotonic() + self.ctx.load_timeout_s
+        while True:
+            try:
+                fleet = self.build_fleet(endpoint, config)
+                fleet.start(self.ctx.load_timeout_s)
+                break
+            except Exception as exc:  # S3 or the policies not there yet, or a bad model
+                if time.monotonic() + 2 > deadline:
+                    with endpoint.lock:
+                        endpoint.record["FailureReason"] = str(exc)[:1024]
+                        self._set_status(endpoint, "Failed")
+                    return
+                time.sleep(2)
         with endpoint.lock:
             if endpoint.deleted.is_set():
                 fleet.stop()

@@ -21,7 +21,9 @@ class EventPublisher:
     """Sends the emulator's events to the `--event-sink` target, in order, on a background
     thread; retries with backoff, and logs what it had to drop."""
 
-    def __init__(self, target: str | None, *, attempts: int = 4, backoff_s: float = 0.2) -> None:
+    # Eight attempts back off over about 50 s: long enough for a gateway that is starting (or
+    # restarting) to take the events, as EventBridge keeps retrying a target that is down.
+    def __init__(self, target: str | None, *, attempts: int = 8, backoff_s: float = 0.2) -> None:
         self.target = target
         self.attempts = attempts
         self.backoff_s = backoff_s

@@ -55,7 +55,7 @@ def _route(endpoints: Endpoints, name: str, target: str | None) -> VariantServer
         live, pending, share = endpoint.live, endpoint.pending, endpoint.share
         status = endpoint.record["EndpointStatus"]
     if live is None:
-        if status == "Creating":
+        if status in ("Creating", "SystemUpdating"):  # SystemUpdating: restored, loading again
             raise runtime_error("ModelNotReadyException", f"Endpoint {name} is loading", 429)
         raise runtime_error("ValidationError", f"Endpoint {name} is in {status} status", 400)
     if target:

@@ -102,7 +102,9 @@ def serve(
         canary_error_threshold=canary_error_threshold,
     )
     source = Path(source_dir) if source_dir else REPO_ROOT / "training"
-    return Emulator(host, port, ControlPlane(ctx, source.resolve()), verifier).start()
+    control = ControlPlane(ctx, source.resolve())
+    control.saved.restore()  # what a previous run of the emulator left, before any request
+    return Emulator(host, port, control, verifier).start()
 
 
 class EmulatorHTTPServer(LocalHTTPServer):

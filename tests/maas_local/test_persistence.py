@@ -16,6 +16,14 @@ from maas_local import lifecycle
 from maas_local.aws_resources import local_client, stack_credentials
 from maas_local.config import RESOURCE_PREFIX, StackPaths, read_json
 from maas_local.stack import StackOptions
+from tests.reliability.reliability_helpers import (
+    Stack,
+    deploy,
+    predict,
+    register_stub,
+    wait_deployment,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 ARTIFACTS, DATA = f"{RESOURCE_PREFIX}-artifacts", f"{RESOURCE_PREFIX}-data"
@@ -87,5 +95,33 @@ def test_a_kill_9_of_moto_loses_nothing_it_acknowledged(tmp_path):
 
         assert state["parts"]["moto"]["pid"] != old
         _assert_kept(paths, state, "killed", version)
+    finally:
+        lifecycle.down(paths, quiet=True)
+
+
+def test_a_deployed_endpoint_answers_again_after_down_and_up_without_a_redeploy(tmp_path):
+    paths = StackPaths(tmp_path / "home")
+    rows = [[1.0, 2.0, 3.0]]
+    try:
+        state = _up(paths)
+        stack = Stack(paths, state, {"main": state["api_key"]})
+        version = register_stub(stack, "served")
+        done = wait_deployment(stack, "served", deploy(stack, "served", version)["id"])
+        assert done["status"] == "Succeeded", done
+        before = predict(stack, "served", rows)
+        assert before.status_code == 200, before.text
+        lifecycle.down(paths, quiet=True)
+
+        state = _up(paths)
+        stack = Stack(paths, state, {"main": state["api_key"]})
+        # 503 (with Retry-After) while the restored endpoint loads its model again, then 200.
+        after = wait_for(
+            lambda: (r := predict(stack, "served", rows)).status_code != 503 and r, timeout=90
+        )
+
+        assert after.status_code == 200, after.text
+        assert after.json()["outputs"] == before.json()["outputs"]
+        model = stack.call("GET", "/v1/models/served").json()
+        assert model["live_version"] == version and model["active_deployment"] is None
     finally:
         lifecycle.down(paths, quiet=True)

@@ -201,7 +201,8 @@ def create_config(sm, name: str, variants: dict[str, tuple[str, float]]) -> str:
 def wait_endpoint(sm, name: str, timeout: float = 60.0) -> dict:
     def settled():
         described = sm.describe_endpoint(EndpointName=name)
-        return described if described["EndpointStatus"] not in ("Creating", "Updating") else None
+        busy = ("Creating", "Updating", "SystemUpdating")
+        return described if described["EndpointStatus"] not in busy else None
 
     return wait_for(settled, timeout)
 
