@@ -1,5 +1,5 @@
-"""`maas`: run the platform locally (`maas local ...`), call its API (`maas train|models|...`), and
-check a deployed stage end to end (`maas smoke`).
+"""`maas`: run the platform locally (`maas local ...`), put training data in S3 (`maas data`), call
+its API (`maas train|models|...`), and check a deployed stage end to end (`maas smoke`).
 
 The API commands take --api-url/--api-key/--token (or MAAS_API_URL, MAAS_API_KEY, MAAS_TOKEN)
 and so work against the cloud too; without them they use the running local stack.
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from maas import commands, commands_local, commands_smoke
+from maas import commands, commands_data, commands_local, commands_smoke
 from maas.errors import ApiError
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", required=True)
     commands_local.add_parser(subcommands)
+    commands_data.add_parser(subcommands)
     commands.add_parsers(subcommands, commands.api_options())
     commands_smoke.add_parser(subcommands)
     return parser
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "local":
             return commands_local.run(args, home)
+        if args.command == "data":
+            return commands_data.run(args, home)
         if args.command == "smoke":
             return commands_smoke.run(args, home)
         return commands.run(args, home)

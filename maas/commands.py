@@ -44,6 +44,14 @@ def parse_hyperparameter(text: str) -> tuple[str, Any]:
     return key, {"true": True, "false": False}.get(raw.lower(), raw)
 
 
+def _local_time_scale() -> str:
+    """The emulator's time scale, as the running local stack recorded it."""
+    from maas_local.config import StackPaths, default_home, read_json
+
+    state = read_json(StackPaths(default_home()).state_file) or {}
+    return str(state.get("sagemaker_time_scale", "0.1"))
+
+
 def deployment_spec(args: argparse.Namespace, model: str, local: bool) -> dict[str, Any]:
     spec: dict[str, Any] = {"canary_percent": args.canary, "canary_wait_seconds": args.wait_seconds}
     if args.rollback_alarm:
@@ -53,6 +61,13 @@ def deployment_spec(args: argparse.Namespace, model: str, local: bool) -> dict[s
 
         # The emulator raises any named alarm when the new fleet's error rate climbs.
         spec["rollback_alarms"] = [f"{RESOURCE_PREFIX}-{model}-model-errors"]
+    if local:
+        scale = _local_time_scale()
+        print(
+            f"local stack: deployment waits run at {scale}x the time asked for "
+            "(MAAS_SAGEMAKER_TIME_SCALE at `maas local up`)",
+            flush=True,
+        )
     if args.instance_type:
         spec["instance_type"] = args.instance_type
     return spec
@@ -175,7 +190,32 @@ def _train(api: Client, args: argparse.Namespace) -> int:
     for update in api.watch_training(job["id"]):
         print(describe_job(update, started), flush=True)
         job = update
-    return 0 if job["status"] == "Completed" else 1
+    if job["status"] != "Completed":
+        return 1
+    if not args.deploy:
+        return 0
+    return _follow_auto_deployment(api, job)
+
+
+def _follow_auto_deployment(api: Client, job: dict[str, Any], wait_s: float = 120.0) -> int:
+    """After a job with --deploy: the deployment its completion started, followed until it
+    settles (or why there is none: the threshold was not met)."""
+    deadline = time.monotonic() + wait_s
+    # "registered" comes first, the deployment's id a moment later; "not registered: why"
+    # means there will be none.
+    while not job.get("deployment_id") and not str(job.get("outcome")).startswith("not "):
+        if time.monotonic() > deadline:
+            print(f"no deployment started within {wait_s:.0f}s of the job's end", flush=True)
+            return 1
+        time.sleep(1.0)
+        job = api.training_job(job["id"])
+    if not job.get("deployment_id"):
+        print(job.get("outcome"), flush=True)
+        return 1
+    deployment: dict[str, Any] = {}
+    for deployment in api.watch_deployment(job["model"], job["deployment_id"]):
+        print(f"deployment {deployment['id']} {deployment['status']}", flush=True)
+    return 0 if deployment.get("status") == "Succeeded" else 1
 
 
 def _models(api: Client, args: argparse.Namespace) -> int:

@@ -20,7 +20,8 @@ Standard library only: moto's WSGI wrapper and the http.server base share it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable
+from typing import Protocol
 
 LOOPBACK_NAMES = ("localhost",)
 FORBIDDEN_MESSAGE = "requests from web pages and non-loopback Host names are refused"
@@ -46,7 +47,11 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def refusal(headers: Mapping[str, str]) -> str | None:
+class _Headers(Protocol):
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def refusal(headers: _Headers) -> str | None:
     """Why a request must be refused (403), or None when it may go on.
 
     `headers` is looked up case-insensitively (an http.client message or a WSGI-derived dict

@@ -130,7 +130,8 @@ class MotoState:
 
     def load(self) -> list[str]:
         """Installs every saved backend into this process's moto; returns their names."""
-        loaded, seen = [], set()
+        loaded: list[str] = []
+        seen: set[str] = set()
         for name in SERVICES.values():
             path = self.folder / f"{name}.pkl"
             if not path.is_file():

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -290,7 +291,7 @@ class Supervisor:
 
     def _write_state(self, status: str) -> None:
         me = psutil.Process()
-        state = {
+        state: dict[str, Any] = {
             "status": status,
             "home": str(self.paths.home),
             "supervisor": {"pid": me.pid, "create_time": me.create_time()},
@@ -301,6 +302,8 @@ class Supervisor:
             state["api_url"] = self.parts["gateway"]["url"]
         if self.api_key:
             state["api_key"] = self.api_key
+        # Deployment waits in the emulator run at this fraction of the time asked for.
+        state["sagemaker_time_scale"] = float(os.environ.get("MAAS_SAGEMAKER_TIME_SCALE", "0.1"))
         if self.options.localstack_url:
             state["localstack_url"] = self.options.localstack_url
         write_private_json(self.paths.state_file, state)
