@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,13 @@ class _RequestHandler(LocalRequestHandler):
             line = _EVENT_SECRET.sub(EVENTS_PATH + "***", line)
         log.info("%s %s", self.address_string(), line)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The standard library's request line is replaced by the access line of _send."""
+
+    def handle_one_request(self) -> None:
+        self._started = time.perf_counter()
+        super().handle_one_request()
+
     def foreign_refusal(self, why: str) -> tuple[bytes, list[tuple[str, str]]]:
         request_id = str(uuid.uuid4())
         body = errors.error_json(errors.ACCESS_DENIED.response_type, why, request_id).encode()
@@ -167,6 +175,23 @@ class _RequestHandler(LocalRequestHandler):
 
     def _send(self, response: HttpResponse) -> None:
         self.send_bytes(response.status, response.body, response.headers)
+        self._access(response)
+
+    def _access(self, response: HttpResponse) -> None:
+        """One access line per request, as API Gateway's access logging writes one: method,
+        path (the events path without its secret), status, latency and request id."""
+        path = urlsplit(self.path).path
+        if path.startswith(EVENTS_PATH):
+            path = EVENTS_PATH + "***"
+        request_id = next((v for k, v in response.headers if k.lower() == "x-amzn-requestid"), None)
+        line = {
+            "method": self.command,
+            "path": path,
+            "status": response.status,
+            "latency_ms": round(1000 * (time.perf_counter() - self._started), 1),
+            "request_id": request_id,
+        }
+        log.info("access %s", json.dumps(line))
 
 
 def build_server(

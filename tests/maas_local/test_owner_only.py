@@ -181,3 +181,22 @@ def test_no_secret_is_on_any_command_line(stack):
         command_line = " ".join(process.cmdline())
         for name, secret in secrets.items():
             assert secret not in command_line, f"the {name} is on {process.pid}'s command line"
+
+
+def test_the_gateway_writes_an_access_line_per_request_without_the_event_secret(stack):
+    from maas import Client
+
+    paths, state = stack
+    assert Client.local(paths.home).live()
+    requests.post(f"{state['api_url']}/_local/events/not-the-token", data=b"{}", timeout=10)
+
+    lines = [
+        json.loads(line.split(" access ", 1)[1])
+        for line in paths.log_for("gateway").read_text().splitlines()
+        if " access {" in line
+    ]
+    live = [a for a in lines if a["path"] == "/v2/health/live"]
+    assert live and live[-1]["method"] == "GET" and live[-1]["status"] == 200
+    assert live[-1]["request_id"] and live[-1]["latency_ms"] >= 0
+    assert any(a["path"] == "/_local/events/***" for a in lines)
+    assert "not-the-token" not in paths.log_for("gateway").read_text()
