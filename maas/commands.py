@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def deployment_spec(args: argparse.Namespace, model: str, local: bool) -> dict[s
         print(
             f"local stack: deployment waits run at {scale}x the time asked for "
             "(MAAS_SAGEMAKER_TIME_SCALE at `maas local up`)",
+            file=sys.stderr,  # stdout stays the command's answer, JSON where it is JSON
             flush=True,
         )
     if args.instance_type:

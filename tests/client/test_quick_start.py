@@ -51,15 +51,15 @@ def test_the_readme_quick_start_runs_in_order_on_a_fresh_stack(tmp_path):
                 text=True,
                 timeout=600,
             )
-            outputs.append(done.stdout)
+            outputs.append((done.stdout, done.stderr))
             assert done.returncode == 0, f"{shlex.join(words)}\n{done.stdout}\n{done.stderr}"
     finally:
         subprocess.run(
             [sys.executable, "-m", "maas", "local", "down"], env=env, timeout=120, check=False
         )
 
-    trained = next(o for c, o in zip(commands, outputs, strict=True) if c[1] == "train")
-    assert "deployment waits run at 0.1x" in trained  # the local time scale, said out loud
+    trained, notes = next(o for c, o in zip(commands, outputs, strict=True) if c[1] == "train")
+    assert "deployment waits run at 0.1x" in notes  # the local time scale, said on stderr
     assert trained.rstrip().endswith("Succeeded"), trained  # --wait followed the deployment
-    predicted = next(o for c, o in zip(commands, outputs, strict=True) if c[1] == "predict")
+    predicted, _ = next(o for c, o in zip(commands, outputs, strict=True) if c[1] == "predict")
     assert '"predictions"' in predicted or '"label"' in predicted, predicted
