@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,7 +21,27 @@ STOP_GRACE_S = 10.0
 _PR_SET_PDEATHSIG = 1
 
 
+def _ephemeral_low(default: int = 32768) -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def free_port() -> int:
+    """A port free now, for a part that binds it seconds later. It is taken below the
+    kernel's ephemeral range: every outgoing connection on the machine draws its local port
+    from that range, and one could take a port picked there before the part binds it."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(50):
+        port = rng.randrange(max(1024, low - 12288), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
