@@ -213,16 +213,9 @@ class Endpoints:
             fleet = self.build_fleet(endpoint, config)
             fleet.start(self.ctx.load_timeout_s)
         except (LoadError, AwsError) as exc:
-            with endpoint.lock:
-                endpoint.record["FailureReason"] = str(exc)[:1024]
-                self._set_status(endpoint, "Failed")
+            self._fail(endpoint, exc)
             return
-        with endpoint.lock:
-            if endpoint.deleted.is_set():
-                fleet.stop()
-                return
-            endpoint.live = fleet
-            self._set_status(endpoint, "InService")
+        self._go_live(endpoint, fleet)
 
     def bring_up_again(self, endpoint: Endpoint, config: dict[str, Any]) -> None:
         """An endpoint restored after a restart: its fleet again, from its model data in S3,
@@ -236,11 +229,18 @@ class Endpoints:
                 break
             except Exception as exc:  # S3 or the policies not there yet, or a bad model
                 if time.monotonic() + 2 > deadline:
-                    with endpoint.lock:
-                        endpoint.record["FailureReason"] = str(exc)[:1024]
-                        self._set_status(endpoint, "Failed")
+                    self._fail(endpoint, exc)
                     return
                 time.sleep(2)
+        self._go_live(endpoint, fleet)
+
+    def _fail(self, endpoint: Endpoint, exc: Exception) -> None:
+        with endpoint.lock:
+            endpoint.record["FailureReason"] = str(exc)[:1024]
+            self._set_status(endpoint, "Failed")
+
+    def _go_live(self, endpoint: Endpoint, fleet: Fleet) -> None:
+        """The fleet serves the endpoint, unless it was deleted while the fleet started."""
         with endpoint.lock:
             if endpoint.deleted.is_set():
                 fleet.stop()

@@ -1,6 +1,10 @@
 """A restarted emulator (after `maas local down` + `up`, or a crash) knows its records again,
 serves its endpoints again through SystemUpdating, and ends a job that was running with a
-reason (maas_local.sagemaker.saved_state)."""
+reason (maas_local.sagemaker.saved_state).
+
+SystemUpdating is one of DescribeEndpoint's documented EndpointStatus values ("the endpoint is
+undergoing maintenance"): https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html
+"""
 
 from __future__ import annotations
 
