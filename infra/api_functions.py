@@ -33,7 +33,7 @@ class FunctionSizing:
 API_GATEWAY_TIMEOUT_S = 29
 SIZING = {
     "predict": FunctionSizing(1024, 28),
-    "registry": FunctionSizing(512, 10),
+    "registry": FunctionSizing(512, 28),  # pinning copies the artifact within S3
     "deployments": FunctionSizing(512, 20),
     "training_jobs": FunctionSizing(512, 20),
     "meta": FunctionSizing(256, 5),

@@ -8,6 +8,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import skip_checkov
+from maas_contract import artifacts
 
 
 class ArtifactStore(Construct):
@@ -40,6 +41,11 @@ class ArtifactStore(Construct):
         self.artifacts = self._bucket("Artifacts", removal_policy, kms_key=self.key)
         self.capture = self._bucket("Capture", removal_policy, kms_key=self.key)
         self.capture.add_lifecycle_rule(expiration=capture_retention)
+        # Registration's staging copies (maas_contract.artifacts) are deleted as soon as their
+        # digest is known; one left by a timed-out call goes after a day.
+        self.artifacts.add_lifecycle_rule(
+            prefix=artifacts.STAGING_PREFIX, expiration=Duration.days(1)
+        )
         for bucket in (self.data, self.artifacts, self.capture, self.access_logs):
             bucket.add_lifecycle_rule(
                 abort_incomplete_multipart_upload_after=Duration.days(7),

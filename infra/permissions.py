@@ -1,7 +1,8 @@
-"""What each Lambda may do: exactly the calls its handlers make (handlers/ never touches S3
-directly), on this stage's resources only. SageMaker resources and CloudWatch alarms are
-reached through the `{RESOURCE_PREFIX}-` name prefix that every maas-created resource carries.
-tests/infra/handler_calls.py scans handlers/ for the calls and checks them against these."""
+"""What each Lambda may do: exactly the calls its handlers make, on this stage's resources
+only. S3 is touched only to pin artifacts (registry and events, under pinned/). SageMaker
+resources and CloudWatch alarms are reached through the `{RESOURCE_PREFIX}-` name prefix that
+every maas-created resource carries. tests/infra/handler_calls.py scans handlers/ for the calls
+and checks them against these."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
 from infra.artifact_store import ArtifactStore
-from infra.nag import acknowledge_iam5, grant_action_findings, scoped_arn_finding
+from infra.nag import (
+    acknowledge_iam5,
+    bucket_objects_finding,
+    grant_action_findings,
+    scoped_arn_finding,
+)
 from infra.training_platform import TrainingPlatform, alarm_arns
+from maas_contract import artifacts
 
 DEPLOY_ACTIONS = (
     "sagemaker:CreateModel",
@@ -44,6 +51,8 @@ SAGEMAKER_ACCESS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     ],
 }
 WRITERS = ("registry", "deployments", "training_jobs", "events")
+# Registration pins each artifact (handlers/shared/artifacts.py): a caller's, or a job's output.
+PINS_ARTIFACTS = ("registry", "events")
 PASSES_ROLE = ("deployments", "training_jobs", "events")
 # Endpoints deployed through the API get the autoscaling and the rollback alarms that
 # infra/model_endpoint.py gives declared ones; these functions create them.
@@ -128,8 +137,48 @@ def grant_route_permissions(
                     conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 )
             )
+        if group in PINS_ARTIFACTS:
+            findings.update(_grant_pinning(function, store))
         if findings:
             acknowledge_iam5(function.role, findings)  # type: ignore[arg-type]
+    pinners = [functions[g].role for g in PINS_ARTIFACTS if g in functions]
+    _protect_pinned(store, [role.role_arn for role in pinners if role is not None])
+
+
+def _grant_pinning(function: lambda_.Function, store: ArtifactStore) -> dict[str, str]:
+    """Reads any artifact (HeadObject answers 404 for a missing key only with ListBucket),
+    writes only under pinned/, and deletes only its own staging copies. KMS comes with the
+    grants, as SSE-KMS needs (Decrypt to read, GenerateDataKey to write)."""
+    bucket = store.artifacts
+    bucket.grant_read(function)
+    bucket.grant_put(function, f"{artifacts.PROTECTED_PREFIX}*")
+    bucket.grant_delete(function, f"{artifacts.STAGING_PREFIX}*")
+    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+    return {
+        **grant_action_findings(),
+        **bucket_objects_finding(bucket, "model artifact"),
+        f"Resource::<{logical_id}.Arn>/{artifacts.PROTECTED_PREFIX}*": (
+            "The registry's own pinned/ prefix, where each artifact is copied under its SHA-256."
+        ),
+        f"Resource::<{logical_id}.Arn>/{artifacts.STAGING_PREFIX}*": (
+            "The staging copies registration makes to learn an artifact's digest, and deletes."
+        ),
+    }
+
+
+def _protect_pinned(store: ArtifactStore, writers: list[str]) -> None:
+    """No principal but the pinning functions writes or deletes under pinned/: a pinned key
+    must hold the bytes its name is the digest of, for as long as a version serves them."""
+    store.artifacts.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="OnlyTheRegistryWritesPinnedArtifacts",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            resources=[store.artifacts.arn_for_objects(f"{artifacts.PROTECTED_PREFIX}*")],
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": writers}},
+        )
+    )
 
 
 def _grant_endpoint_scaling(

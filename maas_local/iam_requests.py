@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from maas_local.iam_policy import Request
 
@@ -166,6 +167,8 @@ def _s3(op: str, p: dict[str, Any], bucket_keys: dict[str, str]) -> list[Request
     server-side encryption using AWS KMS keys", permissions:
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)."""
     bucket, key = p["Bucket"], p.get("Key")
+    if op == "CopyObject":
+        return _s3_copy(p, bucket_keys)
     action = _S3_ACTIONS.get(op, f"s3:{op}")
     if action == "s3:ListBucket":
         context = {"s3:prefix": str(p.get("Prefix", ""))}
@@ -176,4 +179,30 @@ def _s3(op: str, p: dict[str, Any], bucket_keys: dict[str, str]) -> list[Request
         requests.append(Request("kms:GenerateDataKey", kms_key))
     elif kms_key and op == "GetObject":
         requests.append(Request("kms:Decrypt", kms_key))
+    return requests
+
+
+def _copy_source(source: Any) -> tuple[str, str]:
+    """CopySource as botocore takes it: {"Bucket", "Key"} or "bucket/key" (URL-quoted)."""
+    if isinstance(source, dict):
+        return str(source["Bucket"]), str(source["Key"])
+    bucket, _, key = unquote(str(source)).lstrip("/").partition("/")
+    return bucket, key.split("?versionId=")[0]
+
+
+def _s3_copy(p: dict[str, Any], bucket_keys: dict[str, str]) -> list[Request]:
+    """CopyObject reads the source and writes the destination: s3:GetObject on one and
+    s3:PutObject on the other, and with SSE-KMS kms:Decrypt on the source's key and
+    kms:GenerateDataKey on the destination's
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html)."""
+    source_bucket, source_key = _copy_source(p["CopySource"])
+    requests = [
+        Request("s3:GetObject", f"arn:aws:s3:::{source_bucket}/{source_key}"),
+        Request("s3:PutObject", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}"),
+    ]
+    if bucket_keys.get(source_bucket):
+        requests.append(Request("kms:Decrypt", bucket_keys[source_bucket]))
+    destination_key = p.get("SSEKMSKeyId") or bucket_keys.get(p["Bucket"])
+    if destination_key:
+        requests.append(Request("kms:GenerateDataKey", destination_key))
     return requests

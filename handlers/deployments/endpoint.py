@@ -74,7 +74,8 @@ def _create_model(
         EnableNetworkIsolation=True,
         PrimaryContainer={
             "Image": sm.inference_image(instance_type),
-            "ModelDataUrl": version.artifact_uri,
+            # The pinned copy: new instances re-read it on every scale-out, and it never changes.
+            "ModelDataUrl": version.pinned_uri or version.artifact_uri,
             "Environment": {
                 "SAGEMAKER_PROGRAM": "inference.py",
                 "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",

@@ -62,10 +62,18 @@ def get_deployment(model: ModelNamePath, deployment_id: DeploymentId) -> Deploym
     tags=TAGS,
     security=ADMIN,
     status_code=202,
-    summary="Redeploy the version that was live before the current one",
+    summary="Redeploy the version that was live before the current one (Idempotency-Key)",
 )
-def rollback(model: ModelNamePath) -> DeploymentOut:
-    return service.rollback(model)
+def rollback(model: ModelNamePath, request: Request) -> DeploymentOut:
+    # A retried rollback must not flip the live version back: the key replays the first answer.
+    return idempotency.run(
+        "rollback",
+        header(request.resolved_event.raw_event, idempotency.HEADER),
+        {"model": model},
+        lambda: service.rollback(model),
+        DeploymentOut,
+        router.lambda_context,
+    )
 
 
 app = resolver(router)

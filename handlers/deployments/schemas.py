@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from handlers.shared.errors import bad_request, public_reason
-from handlers.shared.schemas import Strict
+from handlers.shared.schemas import Strict, Version
 
 # AutoRollbackConfig takes at most 10 alarms, and every endpoint has two of its own.
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AutoRollbackConfig.html
@@ -70,7 +70,7 @@ class DeploymentSpec(Strict):
 
 
 class DeploymentCreate(DeploymentSpec):
-    version: int = Field(ge=1)
+    version: Version
 
 
 class DeploymentOut(BaseModel):

@@ -56,6 +56,14 @@ def _register(job: dict[str, Any], described: dict[str, Any], metrics: dict[str,
         "input_schema": job.get("input_schema") or {"inputs": [], "outputs": []},
         "training_job": job["id"],
     }
+    try:
+        version_attrs = registry.pinned(version_attrs)
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise  # EventBridge delivers the event again
+        outcome = f"not registered: {exc.message}"
+        _end_job(job["id"], {"status": "Completed", "metrics": metrics, "outcome": outcome})
+        return
 
     def completion(version: int) -> list[dict[str, Any]]:
         attrs = {

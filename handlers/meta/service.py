@@ -21,6 +21,7 @@ IDEMPOTENT_OPERATIONS = {
     ("/v1/training-jobs", "post"),
     ("/v1/models/{model}/versions", "post"),
     ("/v1/models/{model}/deployments", "post"),
+    ("/v1/models/{model}/rollback", "post"),
 }
 RAW_PREDICT = "/v1/models/{model}/predict"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"

@@ -25,12 +25,17 @@ Datatype = Literal[
 ]
 
 
+INT64_MAX = 2**63 - 1  # the Open Inference Protocol's shape is int64
+
+
 class TensorSpec(Strict):
     """One input or output, as Open Inference Protocol metadata describes it."""
 
     name: Name
     datatype: Datatype
-    shape: list[Annotated[int, Field(ge=-1)]] = Field(description="-1 marks a variable dimension")
+    shape: list[Annotated[int, Field(ge=-1, le=INT64_MAX)]] = Field(
+        max_length=32, description="-1 marks a variable dimension"
+    )
 
 
 class InputSchema(Strict):
@@ -54,7 +59,12 @@ class VersionCreate(Strict):
 class VersionOut(BaseModel):
     model: str
     version: int
-    artifact_uri: str
+    artifact_uri: str = Field(description="the artifact as registered")
+    pinned_uri: str | None = Field(
+        default=None,
+        description="its copy under its SHA-256, which every deployment of this version reads",
+    )
+    artifact_sha256: str | None = None
     recipe: str
     metrics: dict[str, float] = {}
     input_schema: InputSchema = InputSchema()

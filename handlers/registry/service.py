@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handlers.registry.schemas import ModelOut, ModelPage, VersionCreate, VersionOut, VersionPage
-from handlers.shared import registry_table
+from handlers.shared import artifacts, registry_table
 from handlers.shared.errors import ApiError, bad_request, conflict, not_found
 from maas_contract.names import VERSION_MAX, endpoint_name
 from maas_contract.settings import HandlerSettings
@@ -17,7 +17,7 @@ from maas_contract.settings import HandlerSettings
 # reads the new latest and tries again after a random pause that doubles up to a cap
 # (exponential backoff with full jitter), so that Lambda's parallel execution environments
 # spread out instead of colliding again in step. It gives up with a 409 only after
-# _AUTO_NUMBER_BUDGET_S, well inside the registry function's 10 s timeout (infra/api_functions.py).
+# _AUTO_NUMBER_BUDGET_S, well inside the registry function's 28 s timeout (infra/api_functions.py).
 # 50 simultaneous registrations all land (tests/reliability/test_faults.py).
 _AUTO_NUMBER_BUDGET_S = 6.0
 _BACKOFF_FIRST_S = 0.025
@@ -52,13 +52,21 @@ def list_versions(model: str, limit: int, token: str | None) -> VersionPage:
 
 
 def register_version(model: str, spec: VersionCreate) -> VersionOut:
-    """A caller's registration: the artifact must be in the stage's artifact bucket."""
+    """A caller's registration: the artifact must be in the stage's artifact bucket, and is
+    pinned before the version is written."""
     settings = HandlerSettings.from_env()
     bucket = settings.artifact_bucket
     if not spec.artifact_uri.startswith(f"s3://{bucket}/"):
         raise bad_request(f"artifact_uri must be in s3://{bucket}/")
     attrs = spec.model_dump(mode="json", exclude_none=True, exclude={"version"})
-    return register(model, settings.resource_prefix, attrs, spec.version)
+    return register(model, settings.resource_prefix, pinned(attrs), spec.version)
+
+
+def pinned(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A version's attributes with its artifact copied to its content-addressed key: the key
+    every deployment of it reads, which nothing rewrites."""
+    pin = artifacts.pin(attrs["artifact_uri"])
+    return {**attrs, "pinned_uri": pin.uri, "artifact_sha256": pin.sha256}
 
 
 def register(

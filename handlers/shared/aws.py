@@ -36,6 +36,7 @@ RUNTIME_CONNECT_TIMEOUT_S = 1.0
 RUNTIME_READ_TIMEOUT_S = 7.0
 CONTROL_CONNECT_TIMEOUT_S = 2.0
 CONTROL_READ_TIMEOUT_S = 5.0
+S3_READ_TIMEOUT_S = 20.0
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -43,6 +44,15 @@ _session: botocore.session.Session | None = None
 
 
 def _config(service: str) -> Config:
+    if service == "s3":
+        # A server-side copy of a large model (registration pins it) takes seconds; S3 keeps
+        # the connection alive while it copies. The function's own timeout bounds the call.
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": 2},
+            connect_timeout=CONTROL_CONNECT_TIMEOUT_S,
+            read_timeout=S3_READ_TIMEOUT_S,
+            tcp_keepalive=True,
+        )
     runtime = service == "sagemaker-runtime"
     return Config(
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
@@ -82,6 +92,10 @@ def runtime() -> Any:
 
 def dynamodb() -> Any:
     return client("dynamodb")
+
+
+def s3() -> Any:
+    return client("s3")
 
 
 def reset() -> None:

@@ -17,7 +17,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Route, Router
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import (
     APIKey,
     APIKeyIn,
@@ -84,6 +87,28 @@ def media_type(event: dict[str, Any]) -> str:
     return (header(event, "content-type") or "").split(";")[0].strip().lower()
 
 
+def canonical_media_type(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its Content-Type's media type in lower case, parameters kept.
+
+    Media types are case-insensitive (RFC 9110 §8.3.1): `APPLICATION/JSON` is JSON. Powertools
+    compares them case-sensitively, so the handlers see the canonical spelling.
+    """
+    headers = event.get("headers") or {}
+    name = next((k for k in headers if k.lower() == "content-type"), None)
+    if name is None or not isinstance(headers[name], str):
+        return event
+    kind, sep, params = headers[name].partition(";")
+    canonical = kind.strip().lower() + sep + params
+    if canonical == headers[name]:
+        return event
+    fixed = {k: v for k, v in headers.items() if k != name}
+    fixed["content-type"] = canonical
+    multi_headers = event.get("multiValueHeaders") or {}
+    multi = {k: v for k, v in multi_headers.items() if k.lower() != "content-type"}
+    multi["content-type"] = [canonical]
+    return {**event, "headers": fixed, "multiValueHeaders": multi}
+
+
 def guard(app: APIGatewayRestResolver) -> None:
     """Scope first, then content type: a caller without the scope learns nothing else.
 
@@ -138,6 +163,15 @@ def resolver(router: Router) -> APIGatewayRestResolver:
     def _invalid(exc: RequestValidationError) -> Response:
         return invalid(_validation_message(exc))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response:
+        # Body validation runs before the guard middleware: the guard decides here (403 first).
+        try:
+            guard(app)
+        except ApiError as refused:
+            return render(refused)
+        return render(ApiError(415, "UnsupportedMediaType", "this route takes application/json"))
+
     @app.exception_handler(UnicodeDecodeError)
     def _undecodable(exc: UnicodeDecodeError) -> Response:
         # A body that is not UTF-8 arrives base64-encoded; JSON routes cannot read it.
@@ -188,7 +222,10 @@ def api_entry(resolve: Handler) -> Handler:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         too_big = _oversize(event)
-        result = proxy_error(too_big, request_id(event)) if too_big else resolve(event, context)
+        if too_big:
+            result = proxy_error(too_big, request_id(event))
+        else:
+            result = resolve(canonical_media_type(event), context)
         route_metrics(event, int(result.get("statusCode", 500)), started)
         return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from maas_contract.names import MODEL_NAME_PATTERN, VERSION_MAX
 
@@ -13,8 +13,32 @@ Recipe = Literal["image-cnn", "text-lstm", "text-transformer", "autoencoder"]
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
 Version = Annotated[int, Field(ge=1, le=VERSION_MAX)]
-# NaN and Infinity are valid Python JSON but no metric, threshold or hyperparameter.
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# DynamoDB holds numbers of up to 38 digits, from 1E-130 to 9.99..E+125 in magnitude, and refuses
+# the rest: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+NUMBER_MAGNITUDE_MAX = 1e125
+NUMBER_MAGNITUDE_MIN = 1e-130
+INTEGER_MAX = 10**38 - 1
+
+
+def _storable(value: float) -> float:
+    if abs(value) > NUMBER_MAGNITUDE_MAX:
+        raise ValueError("must be at most 1e125 in magnitude")
+    if value != 0 and abs(value) < NUMBER_MAGNITUDE_MIN:
+        raise ValueError("must be 0 or at least 1e-130 in magnitude")
+    return value
+
+
+# NaN and Infinity are valid Python JSON but no metric, threshold or hyperparameter; the registry
+# must also be able to store the number.
+Finite = Annotated[
+    float,
+    Field(
+        allow_inf_nan=False,
+        json_schema_extra={"minimum": -NUMBER_MAGNITUDE_MAX, "maximum": NUMBER_MAGNITUDE_MAX},
+    ),
+    AfterValidator(_storable),
+]
+Integer = Annotated[int, Field(ge=-INTEGER_MAX, le=INTEGER_MAX)]
 
 # Path and query parameters.
 ModelNamePath = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="model name")]

@@ -4,18 +4,38 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from handlers.deployments.schemas import DeploymentSpec
 from handlers.registry.schemas import InputSchema
 from handlers.shared.errors import public_reason
-from handlers.shared.schemas import Finite, ModelName, Name, Recipe, Strict
+from handlers.shared.schemas import (
+    INTEGER_MAX,
+    Finite,
+    Integer,
+    ModelName,
+    Name,
+    Recipe,
+    Strict,
+)
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
 # SageMaker's CreateTrainingJob takes at most 100 hyperparameters, each value at most 2,500
 # characters (botocore's model of HyperParameters); the route adds up to seven of its own.
 HYPERPARAMETER_VALUE_MAX = 2500
-HyperValue = Annotated[str, Field(max_length=HYPERPARAMETER_VALUE_MAX)] | int | Finite | bool
+
+
+def _whole_integer(value: object) -> object:
+    # Without this, an integer past 38 digits would pass as a float and lose its digits.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INTEGER_MAX:
+        raise ValueError("an integer hyperparameter has at most 38 digits; send it as text")
+    return value
+
+
+HyperValue = Annotated[
+    Annotated[str, Field(max_length=HYPERPARAMETER_VALUE_MAX)] | Integer | Finite | bool,
+    BeforeValidator(_whole_integer),
+]
 # train.py's options that name a path or a channel, and the recipe the route sets: a caller who
 # could set them could train on a folder of the host or write outside the job's directories.
 # SageMaker's own script-mode keys (sagemaker_*) are the route's alone too.

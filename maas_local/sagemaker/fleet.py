@@ -101,6 +101,7 @@ class VariantServer:
             self._fetch_model(model_dir)
         except Exception as exc:
             self.state = "Failed"
+            shutil.rmtree(model_dir, ignore_errors=True)  # no half-unpacked model stays behind
             raise LoadError(f"Failed to download model data for {self.name}: {exc}") from exc
         self._spawn(model_dir, timeout_s)
         self.state = "InService"

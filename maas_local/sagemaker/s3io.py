@@ -145,11 +145,44 @@ def make_tar(src: Path, dest: Path) -> None:
             tar.add(path, arcname=path.name)
 
 
-def extract_tar(archive: Path, dest: Path) -> None:
-    """Extracts with the `data` filter: no absolute paths, links out, or devices."""
+# In the cloud, an archive unpacks into the instance's storage volume and stops when it is full.
+# Here it would fill the user's disk, so unpacking stops at a cap (a 200 KB gzip of zeros holds
+# 200 MB): MAAS_SAGEMAKER_MAX_UNPACKED_BYTES, 10 GiB unless set.
+MAX_UNPACKED_BYTES = 10 * 2**30
+
+
+class UnpackLimitError(ValueError):
+    """The archive's files add up to more than the emulator unpacks."""
+
+
+def max_unpacked_bytes() -> int:
+    return int(os.environ.get("MAAS_SAGEMAKER_MAX_UNPACKED_BYTES", MAX_UNPACKED_BYTES))
+
+
+def extract_tar(archive: Path, dest: Path, *, max_bytes: int | None = None) -> None:
+    """Extracts with the `data` filter (no absolute paths, links out, or devices), and stops
+    before the files it writes add up to more than `max_bytes`.
+
+    A member's size is in its header and extraction writes exactly that many bytes, so the
+    sum is checked before each member is written, never after the disk has filled.
+    """
+    limit = max_unpacked_bytes() if max_bytes is None else max_bytes
+    total = 0
+
+    def capped(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        nonlocal total
+        kept = tarfile.data_filter(member, path)
+        if kept is not None and kept.isfile():
+            total += kept.size
+            if total > limit:
+                raise UnpackLimitError(
+                    f"{archive.name} unpacks to more than {limit} bytes, the most allowed"
+                )
+        return kept
+
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:*") as tar:
-        tar.extractall(dest, filter="data")
+        tar.extractall(dest, filter=capped)  # noqa: S202 - capped() applies the data filter
 
 
 def _inside(root: Path, rel: str) -> Path:

@@ -100,12 +100,20 @@ def _create_table(client: Any) -> None:
     client.update_time_to_live(**schema.time_to_live_request(TABLE))
 
 
+def _create_artifact_bucket() -> None:
+    s3 = session().client("s3")
+    s3.create_bucket(Bucket=ARTIFACTS)
+    s3.put_bucket_versioning(Bucket=ARTIFACTS, VersioningConfiguration={"Status": "Enabled"})
+
+
 @pytest.fixture
 def aws_backend(environment: None) -> Iterator[dict[str, Any]]:
-    """moto with the registry table, built from the contract's key schema."""
+    """moto with the registry table, built from the contract's key schema, and the
+    artifact bucket (versioned, as infra/artifact_store.py makes it)."""
     with mock_aws():
         dynamodb = session().client("dynamodb")
         _create_table(dynamodb)
+        _create_artifact_bucket()
         forget_clients()
         yield {"dynamodb": dynamodb}
 
@@ -148,6 +156,7 @@ def moto_server(environment: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         forget_clients()
         dynamodb = session().client("dynamodb")
         _create_table(dynamodb)
+        _create_artifact_bucket()
         yield {"dynamodb": dynamodb}
     finally:
         server.stop()

@@ -9,6 +9,8 @@ naming this endpoint; the handler asks DescribeEndpoint what is really live.
 from __future__ import annotations
 
 import copy
+import hashlib
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -163,7 +165,11 @@ def test_a_first_deployment_creates_model_config_and_endpoint(demo, lambda_conte
         "SAGEMAKER_TS_MAX_WORKERS": "1",
         "SAGEMAKER_TS_RESPONSE_TIMEOUT": "60",
     }
-    assert created["PrimaryContainer"]["ModelDataUrl"].endswith("/models/demo/model.tar.gz")
+    # Deployed from the pinned copy: the artifact's SHA-256 names it.
+    digest = hashlib.sha256(b"model of models/demo/model.tar.gz").hexdigest()
+    assert created["PrimaryContainer"]["ModelDataUrl"] == (
+        f"s3://maas-test-artifacts/pinned/sha256/{digest}/model.tar.gz"
+    )
     config = demo.last("CreateEndpointConfig")
     assert config["KmsKeyId"] == KMS
     assert config["DataCaptureConfig"]["DestinationS3Uri"] == "s3://maas-test-capture/demo"
@@ -434,13 +440,7 @@ def test_rollback_redeploys_the_previous_live_version(live_v1, lambda_context):
     events.handler(endpoint_event(), lambda_context)
     assert model(lambda_context)["live_version"] == 2
 
-    reply = call(
-        deployments,
-        api_event(
-            "POST", "/v1/models/{model}/rollback", path_params={"model": "demo"}, scopes=ADMIN
-        ),
-        lambda_context,
-    )
+    reply = rollback(lambda_context, key="back")
 
     assert reply.status == 202
     assert (reply.body["kind"], reply.body["version"]) == ("rollback", 1)
@@ -450,14 +450,41 @@ def test_rollback_redeploys_the_previous_live_version(live_v1, lambda_context):
     assert variants[0]["VariantName"] == VARIANT_NAME
 
 
-def test_rollback_without_a_previous_version_is_a_409(demo, lambda_context):
-    reply = call(
-        deployments,
-        api_event(
-            "POST", "/v1/models/{model}/rollback", path_params={"model": "demo"}, scopes=ADMIN
-        ),
-        lambda_context,
+def test_a_retried_rollback_replays_the_first_answer_and_flips_nothing(live_v1, lambda_context):
+    second = deploy(2, lambda_context, key="b").body
+    in_service_with(live_v1, second["endpoint_config_name"])
+    events.handler(endpoint_event(), lambda_context)
+    first = rollback(lambda_context, key="back")
+    updates = len(live_v1.requests.get("UpdateEndpoint", []))
+
+    retried = rollback(lambda_context, key="back")
+
+    assert retried.status == 202
+    assert retried.body == first.body
+    assert len(live_v1.requests.get("UpdateEndpoint", [])) == updates
+
+
+def test_a_rollback_without_an_idempotency_key_is_a_400(live_v1, lambda_context):
+    reply = rollback(lambda_context, key=None)
+
+    assert reply.status == 400
+    assert "Idempotency-Key" in error_of(reply)[1]
+
+
+def rollback(context: Any, *, key: str | None) -> Any:
+    headers = {"Idempotency-Key": key} if key else {}
+    event = api_event(
+        "POST",
+        "/v1/models/{model}/rollback",
+        path_params={"model": "demo"},
+        scopes=ADMIN,
+        headers=headers,
     )
+    return call(deployments, event, context)
+
+
+def test_rollback_without_a_previous_version_is_a_409(demo, lambda_context):
+    reply = rollback(lambda_context, key="none-yet")
 
     assert reply.status == 409
 

@@ -23,6 +23,7 @@ from tests.handlers.support import (
     call,
     deployment_body,
     load_event,
+    put_artifact,
     training_body,
     training_event,
 )
@@ -62,7 +63,7 @@ def described(job_id, status="Completed", accuracy=0.97, **extra):
         **extra,
     }
     if status == "Completed":
-        answer["ModelArtifacts"] = {"S3ModelArtifacts": artifact(job_id)}
+        answer["ModelArtifacts"] = {"S3ModelArtifacts": put_artifact(artifact(job_id))}
     return answer
 
 

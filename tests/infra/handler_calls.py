@@ -30,7 +30,12 @@ from botocore import xform_name
 from maas_contract.routes import handler_entry, handler_module
 
 # handlers.shared.aws factories -> botocore service name.
-FACTORIES = {"sagemaker": "sagemaker", "runtime": "sagemaker-runtime", "dynamodb": "dynamodb"}
+FACTORIES = {
+    "sagemaker": "sagemaker",
+    "runtime": "sagemaker-runtime",
+    "dynamodb": "dynamodb",
+    "s3": "s3",
+}
 # botocore service name -> IAM action prefix where the two differ.
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
 # (InvokeEndpoint is `sagemaker:InvokeEndpoint`, though the client is sagemaker-runtime).
@@ -59,6 +64,12 @@ AUTHORISED_AS = {
         "dynamodb:DeleteItem",
     ),
     "dynamodb:TransactGetItems": ("dynamodb:GetItem",),
+    # S3 operations are authorised as the actions in "Amazon S3 API operations and permissions":
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html
+    # HeadObject is s3:GetObject; CopyObject is s3:GetObject on the source and s3:PutObject on
+    # the destination.
+    "s3:HeadObject": ("s3:GetObject",),
+    "s3:CopyObject": ("s3:GetObject", "s3:PutObject"),
 }
 # Actions AWS authorises alongside an API call (the call's "dependent actions").
 # CreateModel and CreateTrainingJob pass the execution role: iam:PassRole.

@@ -126,6 +126,25 @@ def test_a_transaction_is_authorised_item_by_item():
     assert {r.resource for r in requests} == {TABLE_ARN}
 
 
+@pytest.mark.parametrize(
+    "source", [{"Bucket": "src", "Key": "a/model.tar.gz"}, "src/a/model.tar.gz"]
+)
+def test_a_copy_reads_the_source_and_writes_the_destination_with_each_buckets_key(source):
+    """CopyObject: s3:GetObject on the source, s3:PutObject on the destination, and SSE-KMS's
+    Decrypt and GenerateDataKey (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html)."""
+    params = {"Bucket": "dst", "Key": "pinned/x.tar.gz", "CopySource": source}
+    keys = {"src": "arn:aws:kms:us-east-1:123456789012:key/src", "dst": "arn:aws:kms:::key/dst"}
+
+    requests = requests_for("s3", "CopyObject", params, HERE, keys)
+
+    assert requests == [
+        Request("s3:GetObject", "arn:aws:s3:::src/a/model.tar.gz"),
+        Request("s3:PutObject", "arn:aws:s3:::dst/pinned/x.tar.gz"),
+        Request("kms:Decrypt", keys["src"]),
+        Request("kms:GenerateDataKey", keys["dst"]),
+    ]
+
+
 def test_create_training_job_also_passes_the_role_to_sagemaker():
     params = {"TrainingJobName": "maas-local-Digits-1", "RoleArn": ROLE_ARN}
 

@@ -16,6 +16,8 @@ INFER = "/v2/models/{model}/infer"
 VERSIONS = "/v1/models/{model}/versions"
 DEPLOY = "/v1/models/{model}/deployments"
 TRAIN = "/v1/training-jobs"
+ROLLBACK = "/v1/models/{model}/rollback"
+ARTIFACTS = "s3://maas-local-artifacts"
 DATA = "s3://maas-local-data/digits/train/"
 
 
@@ -28,6 +30,7 @@ class BadInput:
     status: int
     mentions: tuple[str, ...]  # lower-case words the error message must contain
     content_type: str = JSON
+    idempotency_key: bool = True  # False: sent without one
 
 
 def _j(value: object) -> bytes:
@@ -156,4 +159,38 @@ CORPUS: list[BadInput] = [
              ("job_id",)),
     BadInput("deployment id with unicode", "GET", "/v1/models/{model}/deployments/d%E2%80%AE1",
              b"", 400, ("deployment_id",)),
+    # Media types are case-insensitive: upper-case JSON is JSON (so this is the metric's 400),
+    # and a body that is not JSON is a 415, never Powertools' 500.
+    BadInput("versions: Content-Type text/plain", "POST", VERSIONS, _version(), 415,
+             ("application/json",), content_type="text/plain"),
+    BadInput("training: Content-Type text/plain", "POST", TRAIN, _training(), 415,
+             ("application/json",), content_type="text/plain"),
+    BadInput("versions: APPLICATION/JSON is JSON", "POST", VERSIONS,
+             _version(metrics={"accuracy": 1e200}), 400, ("metrics",),
+             content_type="APPLICATION/JSON"),
+    # Numbers the registry (DynamoDB: 38 digits, 1e-130..1e125) cannot hold.
+    BadInput("versions: metric of 1e200", "POST", VERSIONS, _version(metrics={"a": 1e200}), 400,
+             ("metrics", "1e125")),
+    BadInput("versions: metric of 1e-200", "POST", VERSIONS, _version(metrics={"a": 1e-200}),
+             400, ("metrics", "1e-130")),
+    BadInput("training: threshold of 1e200", "POST", TRAIN,
+             _training(metric_threshold={"metric": "validation:accuracy", "value": 1e200}), 400,
+             ("value",)),
+    BadInput("versions: input_schema shape of 41 digits", "POST", VERSIONS,
+             _version(input_schema={"inputs": [{"name": "x", "datatype": "FP32",
+                                                "shape": [10**40]}]}), 400, ("shape",)),
+    BadInput("training: hyperparameter of 41 digits", "POST", TRAIN,
+             _training(hyperparameters={"epochs": 10**40}), 400, ("hyperparameters",)),
+    BadInput("deploy: version of 41 digits", "POST", DEPLOY,
+             _j({"version": 10**40, "rollback_alarms": ["a"]}), 400, ("version",)),
+    # A retried rollback must replay, so the key is required.
+    BadInput("rollback: no Idempotency-Key", "POST", ROLLBACK, b"", 400, ("idempotency-key",),
+             idempotency_key=False),
+    # Artifacts: one that is not there, and training code offered as a model.
+    BadInput("versions: artifact that does not exist", "POST", VERSIONS,
+             _version(artifact_uri=f"{ARTIFACTS}/nowhere/model.tar.gz"), 404,
+             ("does not exist",)),
+    BadInput("versions: training code as the model", "POST", VERSIONS,
+             _version(artifact_uri=f"{ARTIFACTS}/code/sourcedir.tar.gz"), 400,
+             ("training code",)),
 ]  # fmt: skip

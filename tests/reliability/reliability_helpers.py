@@ -93,6 +93,7 @@ class Stack:
         headers = {**self.headers(scopes, key), **kw.pop("headers", {})}
         if method in ("POST", "DELETE") and "Idempotency-Key" not in headers:
             headers["Idempotency-Key"] = str(uuid.uuid4())
+        headers = {k: v for k, v in headers.items() if v is not None}  # None: leave it out
         kw.setdefault("timeout", 60)
         return self.session.request(method, self.api_url + path, headers=headers, **kw)
 
@@ -168,7 +169,9 @@ def snapshot(stack: Stack) -> dict[str, Any]:
     jobs = sm.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
     endpoints = sm.list_endpoints(MaxResults=100)["Endpoints"]
     configs = sm.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]
+    listed = stack.aws("s3").list_objects_v2(Bucket=ARTIFACT_BUCKET, Prefix="pinned/")
     return {
+        "pinned artifacts": sorted(o["Key"] for o in listed.get("Contents", [])),
         "registry": sorted(json.dumps(i, sort_keys=True) for i in items),
         "training_jobs": sorted(j["TrainingJobName"] for j in jobs),
         "endpoints": sorted((e["EndpointName"], e["EndpointStatus"]) for e in endpoints),

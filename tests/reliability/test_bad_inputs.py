@@ -27,7 +27,10 @@ def test_bad_input_gets_a_4xx_naming_the_problem_and_changes_nothing(quiet_stack
         bad.method,
         bad.path.replace("{model}", DIGITS),
         data=bad.body,
-        headers={"Content-Type": bad.content_type},
+        headers={
+            "Content-Type": bad.content_type,
+            **({} if bad.idempotency_key else {"Idempotency-Key": None}),
+        },
     )
 
     body = response.json()

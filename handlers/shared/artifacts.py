@@ -1,0 +1,121 @@
+"""Pinning a model artifact: S3 access for the registry, in one place.
+
+`pin(uri)` checks that the object exists and is a model, then copies it to its
+content-addressed key (maas_contract.artifacts) and answers that key and its SHA-256.
+S3 computes the digest during a server-side CopyObject with `ChecksumAlgorithm=SHA256`, so
+the function never downloads the model. The key must hold the digest, and the digest is
+known only after a copy, so the object is copied twice: to a staging key (which gives the
+digest), then to its pinned key, and the staging copy is deleted. An artifact already pinned
+under that digest is not copied again.
+
+Calls and permissions (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html):
+HeadObject is s3:GetObject (a missing key answers 404 only with s3:ListBucket on the bucket,
+else 403); CopyObject is s3:GetObject on the source and s3:PutObject on the destination, and
+with SSE-KMS kms:Decrypt and kms:GenerateDataKey on the bucket's key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from handlers.shared import aws
+from handlers.shared.errors import ApiError, aws_error_code, bad_request, not_found
+from maas_contract import artifacts
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class Pinned:
+    uri: str
+    sha256: str
+    size: int
+
+
+def split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _head(bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return dict(aws.s3().head_object(Bucket=bucket, Key=key))
+    except ClientError as exc:
+        if aws_error_code(exc) in _MISSING:
+            return None
+        raise
+
+
+def _digest(copied: dict[str, Any]) -> str:
+    encoded = (copied.get("CopyObjectResult") or {}).get("ChecksumSHA256")
+    try:
+        raw = base64.b64decode(encoded or "", validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ApiError(502, "ArtifactChecksumMissing", "S3 answered the copy without a SHA-256")
+    return raw.hex()
+
+
+def pin(uri: str) -> Pinned:
+    """The artifact at `uri`, copied to its content-addressed key in the same bucket.
+
+    Raises:
+        ApiError: 400 when the key cannot be a model or is too large to copy; 404 when no
+            object is there.
+    """
+    bucket, key = split(uri)
+    why = artifacts.refusal(key)
+    if why:
+        raise bad_request(f"artifact_uri {uri} {why}")
+    head = _head(bucket, key)
+    if head is None:
+        raise not_found(f"artifact {uri} does not exist")
+    size = int(head.get("ContentLength", 0))
+    if size > artifacts.COPY_MAX_BYTES:
+        raise bad_request(
+            f"artifact {uri} is {size} bytes; the registry pins artifacts of up to "
+            f"{artifacts.COPY_MAX_BYTES} bytes (one S3 CopyObject)"
+        )
+    already = artifacts.PINNED_KEY.match(key)
+    if already:
+        return Pinned(uri, already.group(1), size)
+    staging = f"{artifacts.STAGING_PREFIX}{uuid.uuid4().hex}.tar.gz"
+    s3 = aws.s3()
+    try:
+        try:
+            copied = s3.copy_object(
+                Bucket=bucket,
+                Key=staging,
+                CopySource={"Bucket": bucket, "Key": key},
+                ChecksumAlgorithm="SHA256",
+            )
+        except ClientError as exc:
+            if aws_error_code(exc) in _MISSING:  # deleted since the HeadObject
+                raise not_found(f"artifact {uri} does not exist") from exc
+            raise
+        digest = _digest(copied)
+        final = artifacts.pinned_key(digest)
+        if _head(bucket, final) is None:
+            s3.copy_object(
+                Bucket=bucket,
+                Key=final,
+                CopySource={"Bucket": bucket, "Key": staging},
+                ChecksumAlgorithm="SHA256",
+            )
+    finally:
+        _forget(bucket, staging)
+    return Pinned(f"s3://{bucket}/{final}", digest, size)
+
+
+def _forget(bucket: str, key: str) -> None:
+    try:
+        aws.s3().delete_object(Bucket=bucket, Key=key)
+    except ClientError:
+        pass  # the bucket's lifecycle rule expires what is left (infra/artifact_store.py)

@@ -1,0 +1,36 @@
+"""Where a registered model's artifact lives: a content-addressed key that nothing rewrites.
+
+Registration copies the caller's `model.tar.gz` to `pinned/sha256/<digest>/model.tar.gz`, and
+deployments read only that key. SageMaker re-reads the model data on every new instance (each
+scale-out), so the key itself must never change: its name is its SHA-256, only the registry
+writes under `pinned/`, and the bucket policy refuses everyone else (infra/artifact_store.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+PINNED_PREFIX = "pinned/sha256/"
+# The first copy lands here while S3 computes its digest; it is deleted right after.
+STAGING_PREFIX = "pinned/staging/"
+PROTECTED_PREFIX = "pinned/"
+PINNED_KEY = re.compile(r"^pinned/sha256/([0-9a-f]{64})/model\.tar\.gz$")
+# Training code is not a model: script mode's archive and the prefix it is kept under.
+CODE_PREFIX = "code/"
+CODE_ARCHIVE = "sourcedir.tar.gz"
+# CopyObject copies at most 5 GB in one request:
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
+COPY_MAX_BYTES = 5 * 2**30
+
+
+def pinned_key(sha256_hex: str) -> str:
+    return f"{PINNED_PREFIX}{sha256_hex}/model.tar.gz"
+
+
+def refusal(key: str) -> str | None:
+    """Why `key` cannot be a model's artifact, or None."""
+    if key.startswith(CODE_PREFIX) or key.rsplit("/", 1)[-1] == CODE_ARCHIVE:
+        return "is training code (script mode's sourcedir), not a model"
+    if key.startswith(PROTECTED_PREFIX) and not PINNED_KEY.match(key):
+        return "is in the registry's own pinned/ prefix"
+    return None
