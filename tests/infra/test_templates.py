@@ -61,6 +61,33 @@ def test_every_bucket_policy_denies_requests_without_tls(template):
         )
 
 
+def test_only_the_registry_writes_pinned_artifacts(template):
+    """A pinned key must keep the bytes its name is the digest of: the artifact bucket's policy
+    denies writes and deletes under pinned/ to every principal but the two pinning functions
+    (`aws:PrincipalArn` is the role's ARN for a role session:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn)."""
+    denials = [
+        statement
+        for policy in template.find_resources("AWS::S3::BucketPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "OnlyTheRegistryWritesPinnedArtifacts"
+    ]
+    assert len(denials) == 1
+    (deny,) = denials
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert sorted(deny["Action"]) == ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject"]
+    assert deny["Resource"]["Fn::Join"][1][-1] == "/pinned/*"
+    allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    roles = {ref["Fn::GetAtt"][0] for ref in allowed}
+    functions = template.find_resources("AWS::Lambda::Function")
+    pinning = {
+        props["Properties"]["Role"]["Fn::GetAtt"][0]
+        for props in functions.values()
+        if props["Properties"].get("Handler", "").split(".")[1:2] in (["registry"], ["events"])
+    }
+    assert roles == pinning and len(roles) == 2
+
+
 def test_kms_key_rotates(template):
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
