@@ -44,7 +44,7 @@ from maas_local.tokens import (
     TokenRequestError,
     TokenVerifier,
 )
-from maas_local.usage_plans import UsagePlans, load_api_keys
+from maas_local.usage_plans import load_usage_plans
 
 EVENT_TOKEN_ENV = "MAAS_EVENT_SINK_TOKEN"  # noqa: S105 - the variable's name, not a secret
 EVENT_TIMEOUT_S = 900.0  # Lambda's own maximum; the event handler is not behind API Gateway
@@ -221,7 +221,7 @@ def build_server(
         iam_audit_log=iam_audit_log,
     )
     routes = RouteTable.from_file(openapi)
-    plans = UsagePlans(load_api_keys(keys_dir))
+    plans = load_usage_plans(keys_dir)
     gateway = Gateway(routes, TokenVerifier(issuer), plans, invoker, settings)
     events = EventReceiver(_events_function(invoker), event_token) if event_token else None
     return GatewayHTTPServer((host, port), gateway, events, issuer.jwks, TokenEndpoint(keys_dir))

@@ -1,9 +1,22 @@
-"""API keys with per-key rate, burst and quota, applied as API Gateway usage plans apply them."""
+"""API keys with per-key rate, burst and quota, applied as API Gateway usage plans apply them.
+
+API Gateway reads the key, matches it against its usage plan and applies the plan's throttle
+and quota before the integration runs
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-key-source.html):
+a request counts against the quota when the gateway admits it, whatever the integration then
+answers. The quota counters are written to `quota_counters.json` beside the keys before the
+admitted request goes on, so a gateway restarted (`maas local down` + `up`, or a `kill -9`)
+counts on in the same period and never forgets a request it let through. The token buckets
+are not kept: a restarted gateway starts with full buckets, as after an idle second.
+"""
 
 from __future__ import annotations
 
 import hmac
+import json
+import os
 import secrets
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -15,6 +28,7 @@ from typing import Any
 from maas_local.config import read_json, write_private_json
 
 API_KEYS_FILE = "api_keys.json"
+QUOTA_COUNTERS_FILE = "quota_counters.json"
 PERIOD_SECONDS = {"DAY": 86_400, "WEEK": 7 * 86_400, "MONTH": 30 * 86_400}
 
 
@@ -75,12 +89,23 @@ class Verdict(Enum):
 class _Meter:
     """A token bucket for rate/burst and a counter per quota period, for one key."""
 
-    def __init__(self, plan: UsagePlan, now: float) -> None:
+    def __init__(self, plan: UsagePlan, now: float, saved: dict[str, Any] | None = None) -> None:
         self.plan = plan
         self.tokens = float(plan.burst_limit)
         self.refilled_at = now
         self.period_start = _period_start(plan.quota_period, now)
         self.used = 0
+        kept = saved or {}
+        if (kept.get("period"), kept.get("period_start")) == (plan.quota_period, self.period_start):
+            self.used = int(kept["used"])  # counting goes on in the same period
+
+    def counter(self) -> dict[str, Any]:
+        """What is kept on disk for this key: a count that a later period does not inherit."""
+        return {
+            "period": self.plan.quota_period,
+            "period_start": self.period_start,
+            "used": self.used,
+        }
 
     def take(self, now: float) -> Verdict:
         period_start = _period_start(self.plan.quota_period, now)
@@ -107,13 +132,22 @@ def _period_start(period: str, now: float) -> int:
 
 
 class UsagePlans:
-    """Looks a presented key up in constant time and meters it; thread-safe."""
+    """Looks a presented key up in constant time and meters it; thread-safe.
 
-    def __init__(self, keys: list[ApiKey], clock=time.time) -> None:
+    With `counters_file`, each admitted request's count is on disk before `admit` answers (one
+    small fsync'd write per admitted request; refusals write nothing)."""
+
+    def __init__(
+        self, keys: list[ApiKey], clock=time.time, counters_file: Path | None = None
+    ) -> None:
         self._keys = list(keys)
         self._clock = clock
         self._meters: dict[str, _Meter] = {}
         self._lock = threading.Lock()
+        self._counters_file = counters_file
+        self._counters: dict[str, dict[str, Any]] = (
+            (read_json(counters_file) or {}) if counters_file else {}
+        )
 
     def find(self, presented: str | None) -> ApiKey | None:
         if not presented:
@@ -132,5 +166,45 @@ class UsagePlans:
             now = self._clock()
             meter = self._meters.get(key.id)
             if meter is None:
-                meter = self._meters[key.id] = _Meter(key.plan, now)
-            return meter.take(now), key
+                saved = self._counters.get(key.id)
+                meter = self._meters[key.id] = _Meter(key.plan, now, saved)
+            verdict = meter.take(now)
+            if verdict is Verdict.ALLOWED and self._counters_file is not None:
+                self._keep_count(key.id, meter, self._counters_file)
+            return verdict, key
+
+    def _keep_count(self, key_id: str, meter: _Meter, path: Path) -> None:
+        self._counters[key_id] = meter.counter()
+        try:
+            _write_durably(path, self._counters)
+        except OSError:
+            # Not on disk, so not let through: the caller gets no answer rather than one a
+            # restarted gateway would not have counted.
+            meter.used -= 1
+            self._counters[key_id] = meter.counter()
+            raise
+
+
+def load_usage_plans(keys_dir: Path) -> UsagePlans:
+    """The gateway's usage plans: the stack's keys, with their quota counters kept beside them."""
+    return UsagePlans(load_api_keys(keys_dir), counters_file=keys_dir / QUOTA_COUNTERS_FILE)
+
+
+def _write_durably(path: Path, payload: Any) -> None:
+    """write_private_json, and on disk before it returns: fsync the file before the rename and
+    the folder after it, so neither a kill -9 nor a power cut loses an acknowledged count."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

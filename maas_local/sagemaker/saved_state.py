@@ -11,9 +11,15 @@ change is announced as an event. At start they are read back:
 - an endpoint caught `Updating` or `RollingBack` comes back on the config it was serving
   before the update, with a FailureReason that says the update was not applied, so the
   deployment that asked for it is closed rather than left in progress;
-- a training job caught `InProgress` ends `Failed` (`Stopping`: `Stopped`) with a FailureReason:
-  its process died with the emulator. A spot job's checkpoints are in S3, so starting it again
-  with the same CheckpointConfig resumes it, as SageMaker's own retry would.
+- a managed spot training job caught `InProgress` was interrupted, as a spot instance is, and
+  is started again the way SageMaker restarts one: same name, record and TrainingStartTime,
+  `InProgress` through `Interrupted` and `Starting` (the documented lifecycle,
+  https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training-status.html),
+  with the checkpoints in its CheckpointConfig.S3Uri copied back into its checkpoint folder
+  before its script starts (model-managed-spot-training.html). Its MaxWaitTimeInSeconds goes on
+  counting from its creation; past it, the job ends `Stopped` / `MaxWaitTimeExceeded`;
+- any other training job caught `InProgress` ends `Failed` (`Stopping`: `Stopped`) with a
+  FailureReason: its process died with the emulator.
 
 Each of these is announced with the same events as any other change.
 """
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from maas_local.moto_state import write_atomically
 from maas_local.sagemaker.endpoints import Endpoint
 from maas_local.sagemaker.protocol import now
-from maas_local.sagemaker.training_jobs import Job
+from maas_local.sagemaker.training_jobs import Job, spot_deadline
 
 if TYPE_CHECKING:
     from maas_local.sagemaker.control_plane import ControlPlane
@@ -89,12 +95,16 @@ class SavedState:
         control.models.update(saved["models"])
         control.configs.update(saved["configs"])
         control.tags.update(saved["tags"])
+        interrupted: list[Job] = []
         for name, job in saved["jobs"].items():
-            self._restore_job(name, job["record"], job["tags"])
+            if self._restore_job(name, job["record"], job["tags"]):
+                interrupted.append(control.training.jobs[name])
         for name, endpoint in saved["endpoints"].items():
             self._restore_endpoint(name, endpoint["record"], endpoint["tags"])
         self.closing = False
         self.save()
+        for job in interrupted:  # once every record is back: their runs save as they go
+            control.training.resume(job)
         log.info(
             "restored %d models, %d configs, %d endpoints, %d training jobs",
             len(saved["models"]),
@@ -103,21 +113,37 @@ class SavedState:
             len(saved["jobs"]),
         )
 
-    def _restore_job(self, name: str, record: dict[str, Any], tags: list) -> None:
+    def _restore_job(self, name: str, record: dict[str, Any], tags: list) -> bool:
+        """Puts the job back; True when it is a spot job to start again."""
         training = self.control.training
         job = Job(record=record, tags=tags)
         training.jobs[name] = job
         status = record["TrainingJobStatus"]
         if status not in ("InProgress", "Stopping"):
-            return
+            return False
+        if status == "InProgress" and record.get("EnableManagedSpotTraining"):
+            return self._interrupt(job)
         record["FailureReason"] = (
             f"InternalServerError: {RESTARTED} while the job ran, and its training process "
-            "ended with it. A spot job started again with the same CheckpointConfig resumes "
-            "from its last checkpoint."
+            "ended with it. Only a managed spot job is started again by itself; a new job with "
+            "the same CheckpointConfig resumes from its last checkpoint."
         )
         record.setdefault("TrainingEndTime", now())
         final = "Stopped" if status == "Stopping" else "Failed"
         training._transition(job, final, final, f"Training job {final.lower()}: {RESTARTED}")
+        return False
+
+    def _interrupt(self, job: Job) -> bool:
+        """Interrupted, as a spot instance is; True unless MaxWaitTimeInSeconds ran out."""
+        training = self.control.training
+        training._transition(job, None, "Interrupted", f"Training job interrupted: {RESTARTED}")
+        deadline = spot_deadline(job.record)
+        if deadline is not None and time.time() >= deadline:
+            job.record.setdefault("TrainingEndTime", now())
+            message = "Training job stopped: MaxWaitTimeInSeconds exceeded"
+            training._transition(job, "Stopped", "MaxWaitTimeExceeded", message)
+            return False
+        return True
 
     def _restore_endpoint(self, name: str, record: dict[str, Any], tags: list) -> None:
         endpoints = self.control.endpoints

@@ -29,6 +29,7 @@ class TrainingJobs:
         self.source_dir = source_dir
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._closing = False
         shape = service_model("sagemaker").operation_model("DescribeTrainingJob").output_shape
         self._describe_fields = set(shape.members)
 
@@ -67,18 +68,15 @@ class TrainingJobs:
             if name in self.jobs:
                 raise AwsError("ResourceInUse", f"Training job names must be unique: {name}")
             self.jobs[name] = job
-        job.run = TrainingRun(
-            name=name,
-            request=params,
-            job_dir=self.ctx.root / "jobs" / name,
-            log_path=self.log_path(name),
-            source_dir=self.source_dir,
-            on_status=lambda secondary, message: self._transition(job, None, secondary, message),
-        )
-        self._transition(job, "InProgress", "Starting", "Preparing the instances for training")
-        job.thread = threading.Thread(target=self._execute, args=(job,), name=f"train-{name}")
-        job.thread.start()
+        self._start(job, params, "Preparing the instances for training")
         return {"TrainingJobArn": record["TrainingJobArn"]}
+
+    def resume(self, job: Job) -> None:
+        """Starts an interrupted managed spot job again, under its name and record, as
+        SageMaker does after a spot interruption: Starting, Downloading, Training again, with
+        the checkpoints in CheckpointConfig.S3Uri copied back into its checkpoint folder first
+        (TrainingRun._run). Its record holds every request member the run reads."""
+        self._start(job, dict(job.record), "Restarting the training job after its interruption")
 
     def describe(self, name: str) -> dict[str, Any]:
         job = self._get(name)
@@ -119,6 +117,10 @@ class TrainingJobs:
         job.run.stop()
 
     def shutdown(self) -> None:
+        """The emulator is going away and its jobs' processes with it. Their records stay as
+        they were saved, InProgress, for the next start to reconcile (saved_state): a spot job
+        is interrupted, not ended, and no job ends twice."""
+        self._closing = True
         for job in list(self.jobs.values()):
             if job.run is not None:
                 job.run.kill_now()
@@ -127,12 +129,28 @@ class TrainingJobs:
                 job.thread.join(timeout=15)
 
     # -- lifecycle -------------------------------------------------------------------------
+    def _start(self, job: Job, request: dict[str, Any], message: str) -> None:
+        name = request["TrainingJobName"]
+        job.run = TrainingRun(
+            name=name,
+            request=request,
+            job_dir=self.ctx.root / "jobs" / name,
+            log_path=self.log_path(name),
+            source_dir=self.source_dir,
+            on_status=lambda secondary, message: self._transition(job, None, secondary, message),
+            deadline=spot_deadline(job.record),
+        )
+        self._transition(job, "InProgress", "Starting", message)
+        job.thread = threading.Thread(target=self._execute, args=(job,), name=f"train-{name}")
+        job.thread.start()
+
     def _execute(self, job: Job) -> None:
         assert job.run is not None
-        started = now()
-        with job.lock:
-            job.record["TrainingStartTime"] = started
+        with job.lock:  # a resumed job keeps the start of its first attempt
+            started = job.record.setdefault("TrainingStartTime", now())
         outcome = job.run.run()
+        if self._closing:
+            return
         ended = now()
         with job.lock:
             seconds = max(1, int((ended - started).total_seconds()))
@@ -177,10 +195,23 @@ class TrainingJobs:
         return job
 
 
+def spot_deadline(record: dict[str, Any]) -> float | None:
+    """When a managed spot job must end (epoch seconds), over all its attempts.
+
+    MaxWaitTimeInSeconds is "the amount of time spent waiting for Spot capacity plus the amount
+    of time the job can run" (API_StoppingCondition.html), so it counts from the job's creation
+    and goes on counting while the job is interrupted."""
+    wait = (record.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
+    if not record.get("EnableManagedSpotTraining") or not wait:
+        return None
+    return float(record["CreationTime"].timestamp() + wait)
+
+
 _MESSAGES = {
     "Completed": "Training job completed",
     "Failed": "Training job failed",
     "Stopped": "Training job stopped",
     "MaxRuntimeExceeded": "Training job stopped: MaxRuntimeInSeconds exceeded",
+    "MaxWaitTimeExceeded": "Training job stopped: MaxWaitTimeInSeconds exceeded",
 }
 _FINAL_SECONDARY = set(_MESSAGES) | {"Stopping"}

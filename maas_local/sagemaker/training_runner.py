@@ -49,6 +49,7 @@ class TrainingRun:
     log_path: Path
     source_dir: Path  # unused: a job runs only its own code (see script_mode.command)
     on_status: Any
+    deadline: float | None = None  # epoch seconds: a spot job's MaxWaitTimeInSeconds
     metrics: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _proc: subprocess.Popen | None = None
     _stop_reason: str | None = None
@@ -232,7 +233,10 @@ class TrainingRun:
                 self._proc.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
                 pass
-            if limit and time.monotonic() - started > limit:
+            if self._stop_reason is None and self.deadline and time.time() > self.deadline:
+                self.note("MaxWaitTimeInSeconds exceeded")
+                self.stop("MaxWaitTimeExceeded")
+            if self._stop_reason is None and limit and time.monotonic() - started > limit:
                 self.note(f"MaxRuntimeInSeconds ({limit}) exceeded")
                 self.stop("MaxRuntimeExceeded")
             if checkpoint_uri and time.monotonic() - last_sync > 5:
