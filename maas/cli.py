@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from maas import commands, commands_data, commands_local, commands_smoke
+from maas import commands, commands_data, commands_local, commands_logs, commands_smoke
 from maas.errors import ApiError
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_local.add_parser(subcommands)
     commands_data.add_parser(subcommands)
     commands.add_parsers(subcommands, commands.api_options())
+    commands_logs.add_parsers(subcommands, commands.api_options())
     commands_smoke.add_parser(subcommands)
     return parser
 
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands_data.run(args, home)
         if args.command == "smoke":
             return commands_smoke.run(args, home)
+        if args.command in commands_logs.COMMANDS:
+            return commands_logs.run(args, home)
         return commands.run(args, home)
     except ApiError as error:
         print(f"maas: {error}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""`maas local up|down|status|token|logs`: the whole platform on this machine.
+"""`maas local up|down|status|token|logs|reset`: the whole platform on this machine.
 
 The local stack (`maas_local`) is imported only when one of these commands runs, so the client
 and `maas --help` never load the emulator.
@@ -7,11 +7,13 @@ and `maas --help` never load the emulator.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from maas_local.config import StackPaths
     from maas_local.stack import StackOptions
 
 
@@ -47,6 +49,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     logs.add_argument("-n", "--lines", type=int, default=40, help="lines per log")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    reset = sub.add_parser(
+        "reset",
+        help="erase the stack's state (AWS resources and data, the emulator's jobs and "
+        "endpoints, keys, logs); asks first, refuses while the stack runs",
+    )
+    reset.add_argument("--yes", action="store_true", help="erase without asking")
 
 
 def run(args: argparse.Namespace, home: Path | None) -> int:
@@ -70,7 +78,50 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
                 print(f"maas local logs: no part {args.part!r}; one of {choices}", file=sys.stderr)
                 return 2
             return lifecycle.logs(paths, args.part, args.lines, args.follow)
+        case "reset":
+            return _reset(paths, ask=not args.yes)
     return 2
+
+
+def _reset(paths: StackPaths, *, ask: bool) -> int:
+    """Erases what the stack keeps in its home, once the user says yes; never while it runs,
+    so no part writes into a folder being erased. Other files in the home are left alone."""
+    from maas_local import lifecycle
+
+    if lifecycle.running_state(paths):
+        print(
+            f"maas local reset: the stack is running in {paths.home}; `maas local down` first",
+            file=sys.stderr,
+        )
+        return 1
+    present = [path for path in paths.saved_state if path.exists()]
+    if not present:
+        print(f"maas local reset: nothing to erase in {paths.home}")
+        return 0
+    names = ", ".join(path.name for path in present)
+    if ask and not sys.stdin.isatty():
+        print("maas local reset: no terminal to ask on; pass --yes to erase", file=sys.stderr)
+        return 2
+    if ask and not _confirmed(f"Erase {names} in {paths.home}? [y/N] "):
+        print("maas local reset: nothing erased")
+        return 1
+    if paths.state_file.exists():  # a stack that died: stop what its state file still names
+        lifecycle.down(paths, quiet=True)
+    for path in present:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    print(f"maas local reset: erased {names} in {paths.home}; `maas local up` starts afresh")
+    return 0
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _stack_options(args: argparse.Namespace) -> StackOptions:

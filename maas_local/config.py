@@ -78,11 +78,37 @@ class StackPaths:
         return self.home / "aws"
 
     @property
+    def iam(self) -> Path:
+        """Each function's and role's policy, rewritten at each `up` (stack.Supervisor)."""
+        return self.home / "iam"
+
+    @property
     def progress_log(self) -> Path:
         return self.logs / "supervisor.log"
 
+    @property
+    def saved_state(self) -> tuple[Path, ...]:
+        """Everything the stack keeps in its home: what `maas local reset` erases."""
+        return (
+            self.state_file,
+            self.moto_state,
+            self.sagemaker_root,
+            self.keys,
+            self.iam,
+            self.logs,
+        )
+
     def log_for(self, part: str) -> Path:
         return self.logs / f"{part}.log"
+
+    def training_job_log(self, job_name: str) -> Path:
+        """What a training job printed, and the emulator's notes on it."""
+        return self.sagemaker_root / "logs" / "training-jobs" / f"{job_name}.log"
+
+    def endpoint_logs(self, endpoint_name: str) -> Path:
+        """The folder of an endpoint's `<variant name>.log` files: what its model servers
+        printed."""
+        return self.sagemaker_root / "logs" / "endpoints" / endpoint_name
 
     def ensure(self) -> StackPaths:
         for folder in (self.home, self.logs, self.keys, self.sagemaker_root, self.moto_state):
