@@ -83,6 +83,11 @@ class StackPaths:
         return self.home / "iam"
 
     @property
+    def event_spool(self) -> Path:
+        """SageMaker events the gateway acknowledged and has not yet handled (event_queue)."""
+        return self.home / "events"
+
+    @property
     def progress_log(self) -> Path:
         return self.logs / "supervisor.log"
 
@@ -95,6 +100,7 @@ class StackPaths:
             self.sagemaker_root,
             self.keys,
             self.iam,
+            self.event_spool,
             self.logs,
         )
 

@@ -4,6 +4,11 @@ Lambda target receives them in the cloud. Two ways, by backend:
 - `EventReceiver`: the embedded default. The emulator POSTs each event document to the
   gateway's internal path `/_local/events/{token}` (loopback only, with a secret made at
   start-up), and the receiver hands them on, one at a time in arrival order, off the HTTP thread.
+  As Lambda's asynchronous invocation does, an event is on disk (its spool folder) before the
+  202 that acknowledges it, a failed handling is retried twice, after one and two minutes
+  (scaled by the stack's time scale), and an event that fails all three goes to the dead-letter
+  folder: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html.
+  A gateway restarted after a crash handles what its spool still holds, in order.
 - `QueueDrainer`: with the LocalStack backend, the emulator puts each event on EventBridge, a rule
   on `aws.sagemaker` sends it to a queue, and the drainer hands it on. A message is deleted only
   after the handler took it, so an event whose handling failed comes back after the visibility
@@ -17,8 +22,10 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,6 +34,7 @@ from botocore.config import Config
 from maas_contract.errors import error_body
 from maas_contract.events import HANDLED_DETAIL_TYPES, SOURCE
 from maas_local.aws_resources import local_client
+from maas_local.moto_state import write_atomically
 from maas_local.proxy_event import HttpResponse
 
 log = logging.getLogger("maas_local.event_queue")
@@ -119,18 +127,39 @@ class QueueDrainer:
 Deliver = Callable[[dict[str, Any]], None]
 
 
+# Lambda's asynchronous retries: two, one minute and then two minutes after a failure.
+RETRY_DELAYS_S = (60.0, 120.0)
+
+
 class EventReceiver:
     """Takes event documents POSTed to EVENTS_PATH + token and hands each to `deliver`, in
-    arrival order, on a thread of its own, so that a slow handler never holds the sender."""
+    arrival order, on a thread of its own, so that a slow handler never holds the sender.
 
-    def __init__(self, deliver: Deliver, token: str) -> None:
+    With a `spool` folder, each accepted event is written there (fsync'd) before the answer,
+    and removed once handled, or moved to `spool/dead-letter/` after its last attempt."""
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        token: str,
+        *,
+        spool: Path | None = None,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+    ) -> None:
         self._deliver = deliver
         self._token = token
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._spool = spool
+        self._retry_delays_s = retry_delays_s
+        self._queue: queue.Queue[tuple[dict[str, Any], Path | None] | None] = queue.Queue()
         self.delivered = 0
         self.failed = 0
         self.pending = 0  # accepted and not yet handled: tests and tools wait for 0
         self._count_lock = threading.Lock()
+        self._sequence = 0
+        if spool is not None:
+            spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for left in sorted(spool.glob("*.json")):  # accepted before a crash: handled now
+                self._enqueue(json.loads(left.read_text()), left)
         self._worker = threading.Thread(target=self._drain, name="event-receiver", daemon=True)
         self._worker.start()
 
@@ -155,26 +184,61 @@ class EventReceiver:
             return _refused(400, "BadRequest", "event body is not JSON")
         events = payload if isinstance(payload, list) else [payload]
         for event in events:
-            with self._count_lock:
-                self.pending += 1
-            self._queue.put(event)
+            self._enqueue(event, self._keep(event))
         return HttpResponse.of_json(202, {"accepted": len(events)})
+
+    def _enqueue(self, event: dict[str, Any], kept: Path | None) -> None:
+        with self._count_lock:
+            self.pending += 1
+        self._queue.put((event, kept))
+
+    def _keep(self, event: dict[str, Any]) -> Path | None:
+        """The event on disk before it is acknowledged; names sort in arrival order."""
+        if self._spool is None:
+            return None
+        with self._count_lock:
+            self._sequence += 1
+            name = f"{time.time_ns():020d}-{self._sequence:06d}.json"
+        path = self._spool / name
+        write_atomically(path, json.dumps(event).encode())
+        return path
 
     def _accepts(self, presented: str) -> bool:
         return bool(self._token) and hmac.compare_digest(presented.encode(), self._token.encode())
 
     def _drain(self) -> None:
-        while (event := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            event, kept = item
             try:
-                self._deliver(event)
-                self.delivered += 1
-                log.info("event %s handled", event.get("detail-type"))
-            except Exception:
-                self.failed += 1
-                log.exception("event handler failed on %s", event.get("detail-type"))
+                if self._handle(event):
+                    self.delivered += 1
+                    if kept is not None:
+                        kept.unlink(missing_ok=True)
+                else:
+                    self.failed += 1
+                    if kept is not None:
+                        dead = self._spool / "dead-letter"  # type: ignore[operator]
+                        dead.mkdir(mode=0o700, exist_ok=True)
+                        kept.replace(dead / kept.name)
             finally:
                 with self._count_lock:
                     self.pending -= 1
+
+    def _handle(self, event: dict[str, Any]) -> bool:
+        """One event through the handler, with Lambda's retries; False once all failed."""
+        kind = event.get("detail-type")
+        for attempt, delay in enumerate((0.0, *self._retry_delays_s), start=1):
+            time.sleep(delay)
+            try:
+                self._deliver(event)
+                log.info("event %s handled", kind)
+                return True
+            except Exception:
+                log.exception("event handler failed on %s (attempt %d)", kind, attempt)
+        log.error(
+            "event %s %s failed every attempt: to the dead-letter folder", kind, event.get("id")
+        )
+        return False
 
     def stop(self) -> None:
         self._queue.put(None)

@@ -28,6 +28,7 @@ from maas_local.config import REPO_ROOT
 from maas_local.event_queue import (
     EVENTS_PATH,
     QUEUE_ENV,
+    RETRY_DELAYS_S,
     TOKEN_HEADER,
     Deliver,
     EventReceiver,
@@ -206,6 +207,8 @@ def build_server(
     event_token: str = "",
     iam_policies: Path | None = None,
     iam_audit_log: Path | None = None,
+    event_spool: Path | None = None,
+    time_scale: float = 1.0,
 ) -> GatewayHTTPServer:
     """The gateway, its functions' execution environments and the events path (with a token).
 
@@ -223,7 +226,16 @@ def build_server(
     routes = RouteTable.from_file(openapi)
     plans = load_usage_plans(keys_dir)
     gateway = Gateway(routes, TokenVerifier(issuer), plans, invoker, settings)
-    events = EventReceiver(_events_function(invoker), event_token) if event_token else None
+    events = (
+        EventReceiver(
+            _events_function(invoker),
+            event_token,
+            spool=event_spool,
+            retry_delays_s=tuple(d * time_scale for d in RETRY_DELAYS_S),
+        )
+        if event_token
+        else None
+    )
     return GatewayHTTPServer((host, port), gateway, events, issuer.jwks, TokenEndpoint(keys_dir))
 
 
@@ -260,6 +272,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "handler makes is checked against its own function's policy",
     )
     parser.add_argument("--iam-audit-log", type=Path, help="one JSON line per IAM decision")
+    parser.add_argument(
+        "--event-spool",
+        type=Path,
+        help="accepted events wait here, on disk, until the events function has handled them",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="scales the waits between the events function's retries (1 and 2 minutes)",
+    )
     return parser.parse_args(argv)
 
 
@@ -281,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         event_token=os.environ.get(EVENT_TOKEN_ENV, ""),
         iam_policies=args.iam_policies,
         iam_audit_log=args.iam_audit_log,
+        event_spool=args.event_spool,
+        time_scale=args.time_scale,
     )
     server.drainer = _event_queue_drainer(server.gateway.invoker)
     if args.preload:

@@ -176,6 +176,8 @@ class Supervisor:
             function_concurrency=self.options.function_concurrency,
             iam_policies=policies_file,
             iam_audit_log=self.paths.logs / "iam-decisions.jsonl",
+            event_spool=self.paths.event_spool,
+            time_scale=_time_scale(),
         )
         self._launch("gateway", gateway, env, urls["gateway"], "/_local/health")
         self._wait_healthy("sagemaker")
@@ -303,10 +305,15 @@ class Supervisor:
         if self.api_key:
             state["api_key"] = self.api_key
         # Deployment waits in the emulator run at this fraction of the time asked for.
-        state["sagemaker_time_scale"] = float(os.environ.get("MAAS_SAGEMAKER_TIME_SCALE", "0.1"))
+        state["sagemaker_time_scale"] = _time_scale()
         if self.options.localstack_url:
             state["localstack_url"] = self.options.localstack_url
         write_private_json(self.paths.state_file, state)
+
+
+def _time_scale() -> float:
+    """How fast local waits run (the emulator's canary and bake, the events retries)."""
+    return float(os.environ.get("MAAS_SAGEMAKER_TIME_SCALE", "0.1"))
 
 
 def _module_argv(module: str, *flags: str, **options: object) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
 from maas_local.iam_guard import IamGuard
 from maas_local.sagemaker.protocol import validation
@@ -51,11 +52,26 @@ def client(role: str | None = None):
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
         )
+        made.meta.events.register_first("needs-retry.s3", _wait_for_s3)
         guard = _roles()
         if guard is not None:
             guard.bind(made, role or "no-role")
         clients[role] = made
     return clients[role]
+
+
+# S3 does not go away under a job; the local one does, for the seconds the stack's supervisor
+# takes to restart it (botocore's own retries give up within about 2 s). A call that cannot
+# connect waits for it, up to a minute, rather than failing the job or the endpoint.
+S3_OUTAGE_S = 60.0
+_RETRY_EVERY_S = 0.5
+
+
+def _wait_for_s3(attempts: int, caught_exception: Exception | None = None, **_: object):
+    if isinstance(caught_exception, EndpointConnectionError | ConnectionClosedError):
+        if attempts * _RETRY_EVERY_S < S3_OUTAGE_S:
+            return _RETRY_EVERY_S
+    return None  # botocore's own retry rules decide
 
 
 @functools.lru_cache(maxsize=256)

@@ -12,11 +12,19 @@ import time
 import pytest
 import requests
 
-from maas import Client
+from maas import Client, demo_steps
 from maas_local import lifecycle
 from maas_local.aws_resources import local_client, stack_credentials
 from maas_local.config import RESOURCE_PREFIX, StackPaths, read_json
 from maas_local.stack import StackOptions
+from tests.reliability.reliability_helpers import (
+    Stack,
+    deploy,
+    predict,
+    register_stub,
+    wait_deployment,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = f"{RESOURCE_PREFIX}-artifacts"
@@ -75,5 +83,63 @@ def test_each_part_killed_in_turn_comes_back_by_itself_with_nothing_lost(tmp_pat
         )
         assert status.returncode == 0, status.stdout + status.stderr
         assert status.stdout.count("restarted 1 time") == 3
+    finally:
+        lifecycle.down(paths, quiet=True)
+
+
+def test_parts_killed_mid_training_and_mid_deployment_recover_and_the_registry_agrees(tmp_path):
+    """A spot training job is running and a canary is baking when each part is killed in
+    turn. The emulator's restart interrupts the job, which resumes from its checkpoints and
+    still registers its version; the canary is closed with a reason, never left InProgress,
+    and the live version keeps answering."""
+    paths = StackPaths(tmp_path / "home")
+    try:
+        assert lifecycle.up(paths, foreground=False, options=StackOptions()) == 0
+        state = read_json(paths.state_file)
+        stack = Stack(paths, state, {"main": state["api_key"]})
+        channels, _ = demo_steps.prepare_and_upload(
+            stack.url("moto"), lambda line: None, stack_credentials(paths.keys)
+        )
+        v1 = register_stub(stack, "canary")
+        assert wait_deployment(stack, "canary", deploy(stack, "canary", v1)["id"])["status"] == (
+            "Succeeded"
+        )
+        v2 = register_stub(stack, "canary")
+        # 600 s of bake at the local time scale (0.1): a minute in which to kill the emulator.
+        baking = deploy(stack, "canary", v2, canary_wait_seconds=600)["id"]
+        spec = demo_steps.training_request(channels, seed=3, epochs=4, auto_deploy=False)
+        spec["hyperparameters"]["log-interval"] = 1
+        job = stack.call("POST", "/v1/training-jobs", json=spec).json()["id"]
+        log = paths.sagemaker_root / "logs" / "training-jobs" / f"{job}.log"
+        wait_for(lambda: log.exists() and "epoch=2 step=" in log.read_text(), timeout=120)
+
+        for part in ("sagemaker", "moto", "gateway"):
+            old = state["parts"][part]["pid"]
+            os.kill(old, signal.SIGKILL)
+            state = _recovered(paths, part, old)
+            stack = Stack(paths, state, {"main": state["api_key"]})
+
+        closed = wait_deployment(stack, "canary", baking, timeout=120)
+        assert closed["status"] in ("RolledBack", "Failed"), closed
+        assert "restarted" in (closed.get("failure_reason") or ""), closed
+        model = stack.call("GET", "/v1/models/canary").json()
+        assert (model["live_version"], model["active_deployment"]) == (v1, None)
+        answer = wait_for(
+            lambda: (r := predict(stack, "canary", [[1.0, 2.0, 3.0]])).status_code != 503 and r,
+            timeout=90,
+        )
+        assert answer.status_code == 200 and answer.json()["version"] == v1, answer.text
+
+        def ended() -> dict | None:
+            found = stack.call("GET", f"/v1/training-jobs/{job}").json()
+            return found if found["status"] != "InProgress" else None
+
+        finished = wait_for(ended, timeout=300, every=1.0)
+        assert finished["status"] == "Completed", finished
+        assert finished["registered_version"] == 1  # the first version of the job's model
+        history = stack.aws("sagemaker").describe_training_job(TrainingJobName=job)
+        secondary = [t["Status"] for t in history["SecondaryStatusTransitions"]]
+        assert "Interrupted" in secondary, secondary
+        assert "restored" in log.read_text()  # the second attempt began from a checkpoint
     finally:
         lifecycle.down(paths, quiet=True)

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from tests.maas_local.sagemaker.emulator_helpers import (
     create_config,
     create_model,
+    emulator_internals,
     invoke,
     unique,
     wait_endpoint,
@@ -203,3 +204,34 @@ def test_delete_endpoint_stops_its_model_servers(sm, s3, emulator):
     with pytest.raises(ClientError) as exc:
         sm.describe_endpoint(EndpointName=name)
     assert exc.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_model_server_answers_only_the_emulator_that_started_it(emulator, sm, s3, runtime):
+    """A model server listens on loopback, but another local user can reach loopback too: it
+    answers only requests carrying the token its emulator gave it (in its environment, never
+    on its command line)."""
+    import http.client
+
+    import psutil
+
+    name = deploy(sm, s3, {"main": {}})
+    wait_endpoint(sm, name)
+    (variant,) = emulator_internals(emulator.url)[name]["variants"]
+    server = psutil.Process(variant["pid"])
+    (port,) = {
+        c.laddr.port for c in server.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
+    }
+    assert not any("token" in part.lower() for part in server.cmdline())
+
+    def post(headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = json.dumps({"instances": CLUSTER_ROWS})
+        conn.request("POST", "/invocations", body, {"Content-Type": "application/json", **headers})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    assert post({}) == 403
+    assert post({"X-Maas-Worker-Token": "0" * 32}) == 403
+    assert invoke(runtime, name, CLUSTER_ROWS)["json"]["predictions"] == [0, 1, 2]
+    sm.delete_endpoint(EndpointName=name)
