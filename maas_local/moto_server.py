@@ -23,6 +23,14 @@ whole state (and a reset) under `/moto-api/`. Here, in front of moto's WSGI appl
   the common errors of AWS's APIs, https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html;
   S3 answers an anonymous request for a private bucket with "AccessDenied", 403,
   https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+
+And it keeps large uploads out of memory. A PutObject or UploadPart body past moto's key buffer
+size is read from the socket in 1 MiB chunks into a spool file (`maas_local.moto_state.spill`),
+before the state lock is taken; moto gets it as a read-only memoryview of that file, and the key
+it makes takes the file over. moto's Flask app runs in debug mode, where Flask ties each request
+to an ad-hoc class (a better KeyError for `request.files`): a reference cycle that kept every
+request, its body with it, until a full garbage collection, which an idle server never runs; that
+helper is switched off (`drop_debug_request_cycle`).
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from xml.sax.saxutils import escape
 
 from moto.dynamodb.models import DynamoDBBackend
 
-from maas_local import loopback
+from maas_local import loopback, moto_state
 from maas_local.moto_state import MotoState, changed_services
 
 _state_log = logging.getLogger("maas_local.moto_state")
@@ -51,6 +59,9 @@ OWNER_SECRET_ENV = "MAAS_MOTO_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's na
 OWNER_USER = "maas-local-owner"
 STATE_ENV = "MAAS_MOTO_STATE_DIR"  # where moto's state is written through, if anywhere
 HEALTH_PATH = "/_maas/health"
+SPILLED_BODY = "maas.spilled_body"  # environ key: the request's body, spooled to disk
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")  # moto parses these
+_PART_QUERY = {"uploadid", "partnumber", "x-id"}  # PutObject, UploadPart: nothing else
 _ALLOW_ALL = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -87,6 +98,75 @@ def serialise_dynamodb() -> None:
         operation = getattr(DynamoDBBackend, name)
         if not getattr(operation, "maas_serialised", False):
             setattr(DynamoDBBackend, name, _serialised(operation))
+
+
+def drop_debug_request_cycle() -> None:
+    """moto sets `debug = True` on its Flask apps, and in debug mode Flask gives each request's
+    `files` an ad-hoc class whose method refers back to the request (only to word a KeyError
+    better): a cycle that holds the request and its body until a full collection. Without it a
+    request, and a 200 MB body, goes as soon as it is answered."""
+    import flask.debughelpers
+
+    def attach_nothing(request: Any) -> None:
+        return None
+
+    flask.debughelpers.attach_enctype_error_multidict = attach_nothing
+
+
+def _get_data(
+    self: Any, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
+) -> Any:
+    """moto's Request.get_data: a spilled body is handed over as it is, a memoryview of its
+    file (werkzeug's would read it whole into bytes)."""
+    body = self.environ.get(SPILLED_BODY)
+    if body is None:
+        return _werkzeug_get_data[0](self, cache, as_text, parse_form_data)
+    if parse_form_data:
+        self._load_form_data()  # not a form (see _spillable): reads nothing
+    return bytes(body).decode(errors="replace") if as_text else body
+
+
+_werkzeug_get_data: list[Callable[..., Any]] = []
+
+
+def stream_large_uploads() -> None:
+    """Large PUT bodies go to disk, not memory (see the module's text); idempotent."""
+    from moto.core.request import Request
+
+    drop_debug_request_cycle()
+    moto_state.stream_large_objects()
+    if Request.__dict__.get("get_data") is not _get_data:
+        _werkzeug_get_data[:] = [Request.get_data]
+        Request.get_data = _get_data  # type: ignore[method-assign]
+
+
+def _spillable(environ: dict[str, Any], headers: dict[str, str]) -> int:
+    """The Content-Length of an S3 PutObject or UploadPart body worth spooling to disk, or 0.
+    Anything moto would read otherwise (a form, an aws-chunked or chunked body, a copy, a
+    subresource such as ?tagging) keeps moto's own path."""
+    from moto.settings import get_s3_default_key_buffer_size
+
+    if environ.get("REQUEST_METHOD") != "PUT" or "transfer-encoding" in headers:
+        return 0
+    scope = headers.get("authorization", "").split("Credential=", 1)[-1].split("/")
+    if len(scope) < 4 or scope[3] != "s3":
+        return 0
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+    if length <= get_s3_default_key_buffer_size():
+        return 0
+    if headers.get("x-amz-content-sha256", "").startswith("STREAMING-"):
+        return 0
+    if "x-amz-copy-source" in headers or headers.get("content-type", "").lower().startswith(
+        _FORM_TYPES
+    ):
+        return 0
+    if "/" not in environ.get("PATH_INFO", "").strip("/"):  # no object key in the path
+        return 0
+    query = {p.split("=", 1)[0].lower() for p in environ.get("QUERY_STRING", "").split("&") if p}
+    return length if query <= _PART_QUERY else 0
 
 
 def enable_access_control(access_key: str, secret_key: str) -> None:
@@ -186,9 +266,37 @@ class OwnerOnly:
             if self.state
             else []
         )
-        if not changed:
-            return self.app(environ, start_response)
-        return self._write_through(environ, start_response, changed)
+        length = _spillable(environ, headers)
+        if not length:
+            if not changed:
+                return self.app(environ, start_response)
+            return self._write_through(environ, start_response, changed)
+        try:
+            body = moto_state.spill(environ["wsgi.input"], length)
+        except (moto_state.IncompleteBody, OSError) as error:
+            _state_log.warning("a %d-byte upload was not spooled: %s", length, error)
+            incomplete = isinstance(error, moto_state.IncompleteBody)
+            return _refuse(
+                start_response,
+                400 if incomplete else 500,
+                "IncompleteBody" if incomplete else "InternalError",
+                "You did not provide the number of bytes specified by the Content-Length HTTP "
+                "header."
+                if incomplete
+                else "the upload could not be spooled to disk; retry",
+                json_protocol,
+            )
+        file = getattr(getattr(body, "obj", None), "file", None)
+        if file is not None:
+            file.seek(0)  # anything that reads the stream rather than get_data reads the file
+        environ = {**environ, SPILLED_BODY: body, "wsgi.input": file or environ["wsgi.input"]}
+        try:
+            if not changed:
+                # moto has answered in full (Flask does not stream): the body is read.
+                return self.app(environ, start_response)
+            return self._write_through(environ, start_response, changed)
+        finally:
+            moto_state.release(body)
 
     def _write_through(
         self, environ: dict[str, Any], start_response: Callable[..., Any], changed: list[str]
@@ -235,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own main sets it
     serialise_dynamodb()
+    stream_large_uploads()
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -243,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import run_simple
 
     state = MotoState(Path(os.environ[STATE_ENV])) if os.environ.get(STATE_ENV) else None
+    moto_state.set_spool_folder(state.folder / "spool" if state is not None else None)
     if state is not None:
         loaded = state.load()  # before anything answers, the owner's key included
         print(f"moto state from {state.folder}: {', '.join(loaded) or 'none yet'}", flush=True)
