@@ -1,4 +1,6 @@
-"""The API commands: `maas train`, `maas models`, `maas deploy`, `maas predict`.
+"""The API commands: `maas train`, `maas models`, `maas versions`, `maas deploy`,
+`maas deployments`, `maas rollback`, `maas predict`, `maas infer` (and `maas jobs`, in
+commands_jobs).
 
 They take --api-url/--api-key/--token (or MAAS_API_URL, MAAS_API_KEY, MAAS_TOKEN) and so work
 against a deployed stage; without them they call the running local stack.
@@ -14,8 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maas import commands_jobs
 from maas.client import Client
 from maas.credentials import Credentials
+from maas.errors import UsageError
+from maas.output import add_option, emit, table
 
 _THRESHOLD = re.compile(r"^\s*([A-Za-z0-9_.:/-]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")
 
@@ -98,7 +103,32 @@ def api_options() -> argparse.ArgumentParser:
     parent.add_argument("--api-url", help="the API's base URL, stage included")
     parent.add_argument("--api-key", help="value for the x-api-key header")
     parent.add_argument("--token", help="bearer token (OAuth2 client-credentials access token)")
+    add_option(parent)
     return parent
+
+
+def read_json_argument(text: str, what: str = "--json") -> Any:
+    """A JSON value given inline, as @FILE, or as - (standard input)."""
+    if text == "-":
+        raw = sys.stdin.read()
+    elif text.startswith("@"):
+        raw = read_file_argument(Path(text[1:]), what).decode("utf-8", errors="replace")
+    else:
+        raw = text
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{what} is not JSON: {error.msg} at line {error.lineno}") from error
+
+
+def read_file_argument(path: Path, what: str = "--file") -> bytes:
+    """A file's bytes, or standard input's for -."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"{what} {path}: {error.strerror or error}") from error
 
 
 def add_parsers(commands: argparse._SubParsersAction, api: argparse.ArgumentParser) -> None:
@@ -135,9 +165,53 @@ def add_parsers(commands: argparse._SubParsersAction, api: argparse.ArgumentPars
     _deployment_options(deploy)
     predict = commands.add_parser("predict", parents=[api], help="call a model")
     predict.add_argument("name")
+    predict.add_argument("--version", type=int, help="only this version (while it is live)")
     source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", type=Path, help=".npy file, sent as application/x-npy")
-    source.add_argument("--json", help="JSON instances, e.g. '[[...]]' or {\"instances\": ...}")
+    source.add_argument(
+        "--file", type=Path, help=".npy file (- for standard input), sent as application/x-npy"
+    )
+    source.add_argument(
+        "--json",
+        help="instances: '[[...]]' or '{\"instances\": ...}', @FILE, or - for standard input",
+    )
+    infer = commands.add_parser("infer", parents=[api], help="Open Inference Protocol v2 infer")
+    infer.add_argument("name")
+    infer.add_argument("--version", type=int, help="only this version (while it is live)")
+    infer.add_argument(
+        "--json", required=True, help='{"inputs": [...]} inline, @FILE, or - for standard input'
+    )
+    versions = commands.add_parser("versions", help="a model's versions: list, register")
+    version_actions = versions.add_subparsers(dest="action", required=True)
+    listed = version_actions.add_parser("list", parents=[api], help="every version, newest first")
+    listed.add_argument("name")
+    register = version_actions.add_parser(
+        "register", parents=[api], help="register a model.tar.gz already in the artifact bucket"
+    )
+    register.add_argument("name")
+    register.add_argument("--artifact", required=True, help="s3:// URI of the model.tar.gz")
+    register.add_argument("--recipe", required=True, help="the recipe that made it")
+    register.add_argument("--version", type=int, help="the number (default: the next one)")
+    register.add_argument(
+        "--metric",
+        action="append",
+        type=parse_hyperparameter,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a metric to record, e.g. validation:accuracy=0.97 (repeatable)",
+    )
+    register.add_argument("--description", help="a line about this version")
+    deployments = commands.add_parser("deployments", help="a deployment's status: show, watch")
+    deployment_actions = deployments.add_subparsers(dest="action", required=True)
+    for action, text in (("show", "its status now"), ("watch", "follow it until it settles")):
+        one = deployment_actions.add_parser(action, parents=[api], help=text)
+        one.add_argument("name", help="the model")
+        one.add_argument("id", help="the deployment's id, as `maas deploy` printed it")
+    rollback = commands.add_parser(
+        "rollback", parents=[api], help="back to the version that was live before"
+    )
+    rollback.add_argument("name")
+    rollback.add_argument("--wait", action="store_true", help="follow until it settles")
+    commands_jobs.add_parsers(commands, api)
 
 
 def training_spec(args: argparse.Namespace, local: bool = False) -> dict[str, Any]:
@@ -172,26 +246,40 @@ def describe_job(job: dict[str, Any], started: float) -> str:
     return line.rstrip()
 
 
-def _print(payload: Any) -> None:
-    print(json.dumps(payload, indent=2, sort_keys=True))
-
-
 def run(args: argparse.Namespace, home: Path | None) -> int:
     """Runs the API command `args.command`; `home` is the local stack's state folder."""
     api = Client(Credentials.resolve(home, args.api_url, args.api_key, args.token))
-    commands = {"train": _train, "models": _models, "deploy": _deploy, "predict": _predict}
+    commands = {
+        "train": _train,
+        "models": _models,
+        "versions": _versions,
+        "deploy": _deploy,
+        "deployments": _deployments,
+        "rollback": _rollback,
+        "predict": _predict,
+        "infer": _infer,
+        "jobs": commands_jobs.run,
+    }
     return commands[args.command](api, args)
 
 
 def _train(api: Client, args: argparse.Namespace) -> int:
     job = api.start_training(training_spec(args, api.credentials.local))
     if not args.wait:
-        _print(job)
+        emit(args, job)
         return 0
     started = time.monotonic()
-    for update in api.watch_training(job["id"]):
-        print(describe_job(update, started), flush=True)
-        job = update
+    try:
+        for update in api.watch_training(job["id"]):
+            print(describe_job(update, started), flush=True)
+            job = update
+    except KeyboardInterrupt:
+        print(
+            f"\nthe job goes on; `maas jobs follow {job['id']}` picks it up again",
+            file=sys.stderr,
+        )
+        return 130
+    print(commands_jobs.final_words(job), flush=True)
     if job["status"] != "Completed":
         return 1
     if not args.deploy:
@@ -222,12 +310,61 @@ def _follow_auto_deployment(api: Client, job: dict[str, Any], wait_s: float = 12
 
 def _models(api: Client, args: argparse.Namespace) -> int:
     if args.name:
-        _print({"model": api.model(args.name), "versions": api.versions(args.name)})
+        emit(args, {"model": api.model(args.name), "versions": api.versions(args.name)})
         return 0
-    for item in api.models():
-        live = item.get("live_version") or "-"
-        print(f"{item['name']:<24} latest v{item['latest_version']:<4} live v{live}")
+    models = api.models()  # every page
+    rows = [
+        [m["name"], m["latest_version"], m.get("live_version"), m.get("active_deployment")]
+        for m in models
+    ]
+    emit(args, models, lambda: table(["model", "latest", "live", "deploying"], rows))
     return 0
+
+
+def _versions(api: Client, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        found = api.versions(args.name)
+        rows = [
+            [v["version"], v["recipe"], v.get("artifact_sha256", "")[:12], v["created_at"]]
+            for v in found
+        ]
+        emit(args, found, lambda: table(["version", "recipe", "sha256", "created"], rows))
+        return 0
+    spec: dict[str, Any] = {
+        "artifact_uri": args.artifact,
+        "recipe": args.recipe,
+        "metrics": {name: _number(name, value) for name, value in args.metric},
+    }
+    if args.version is not None:
+        spec["version"] = args.version
+    if args.description:
+        spec["description"] = args.description
+    emit(args, api.register_version(args.name, spec))
+    return 0
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"--metric {name}={value}: a metric is a number")
+    return float(value)
+
+
+def _deployments(api: Client, args: argparse.Namespace) -> int:
+    deployment = api.deployment(args.name, args.id)
+    if args.action == "watch":
+        for deployment in api.watch_deployment(args.name, args.id):  # noqa: B020
+            print(f"{deployment['id']} {deployment['status']}", file=sys.stderr, flush=True)
+    emit(args, deployment)
+    return 0 if deployment["status"] in ("Succeeded", "InProgress") else 1
+
+
+def _rollback(api: Client, args: argparse.Namespace) -> int:
+    deployment = api.rollback(args.name)
+    if args.wait:
+        for deployment in api.watch_deployment(args.name, deployment["id"]):  # noqa: B020
+            print(f"{deployment['id']} {deployment['status']}", file=sys.stderr, flush=True)
+    emit(args, deployment)
+    return 0 if deployment["status"] in ("Succeeded", "InProgress") else 1
 
 
 def _deploy(api: Client, args: argparse.Namespace) -> int:
@@ -237,7 +374,7 @@ def _deploy(api: Client, args: argparse.Namespace) -> int:
         for update in api.watch_deployment(args.name, deployment["id"]):
             print(f"{update['id']} {update['status']}", flush=True)
             deployment = update
-    _print(deployment)
+    emit(args, deployment)
     if deployment["status"] == "Succeeded":
         return 0
     return 0 if not args.wait and deployment["status"] == "InProgress" else 1
@@ -245,9 +382,26 @@ def _deploy(api: Client, args: argparse.Namespace) -> int:
 
 def _predict(api: Client, args: argparse.Namespace) -> int:
     if args.file:
-        data = args.file.read_bytes()
-        _print(api.predict(args.name, data=data, content_type="application/x-npy"))
+        data = read_file_argument(args.file)
+        answer = api.predict(
+            args.name, data=data, content_type="application/x-npy", version=args.version
+        )
+        emit(args, answer)
         return 0
-    body = json.loads(args.json)
-    _print(api.predict(args.name, body["instances"] if isinstance(body, dict) else body))
+    body = read_json_argument(args.json)
+    if isinstance(body, dict) and "instances" not in body:
+        hint = " (an Open Inference Protocol request: use `maas infer`)" if "inputs" in body else ""
+        raise UsageError(f'--json takes [[...]] or {{"instances": [...]}}{hint}')
+    instances = body["instances"] if isinstance(body, dict) else body
+    if not isinstance(instances, list):
+        raise UsageError("--json: the instances are a list, one item per row")
+    emit(args, api.predict(args.name, instances, version=args.version))
+    return 0
+
+
+def _infer(api: Client, args: argparse.Namespace) -> int:
+    request = read_json_argument(args.json)
+    if not isinstance(request, dict) or "inputs" not in request:
+        raise UsageError('--json takes an inference request: {"inputs": [...]}')
+    emit(args, api.infer(args.name, request, version=args.version))
     return 0

@@ -33,7 +33,6 @@ from maas_contract.events import TRAINING_JOB_TERMINAL
 if TYPE_CHECKING:
     from maas_local.config import StackPaths
 
-COMMANDS = ("jobs", "endpoints")
 TRAINING_JOB_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 LOCAL_POLL_S = 1.0
@@ -55,10 +54,10 @@ def parse_duration(text: str) -> float:
     return int(found.group(1)) * _UNIT_S[found.group(2)]
 
 
-def add_parsers(subcommands: Any, api: argparse.ArgumentParser) -> None:
-    jobs = subcommands.add_parser("jobs", help="a training job's logs")
+def add_parsers(subcommands: Any, api: argparse.ArgumentParser, job_actions: Any) -> None:
+    """`jobs logs` goes under `job_actions` (maas.commands_jobs makes `jobs`)."""
     described = {"description": __doc__, "formatter_class": argparse.RawDescriptionHelpFormatter}
-    job_logs = jobs.add_subparsers(dest="action", required=True).add_parser(
+    job_logs = job_actions.add_parser(
         "logs", parents=[api], help="what the job printed", **described
     )
     job_logs.add_argument("id", help="the job's id, as `maas train` printed it")

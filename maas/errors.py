@@ -50,3 +50,8 @@ def _fields(body: Any) -> tuple[str, str, str | None]:
 
 def _text_or_none(value: Any) -> str | None:
     return str(value) if value else None
+
+
+class UsageError(ValueError):
+    """A command given something it cannot use (a malformed --json, a missing file): the CLI
+    says so in one line and exits 2, as argparse does for a bad option."""
