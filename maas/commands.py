@@ -103,6 +103,11 @@ def api_options() -> argparse.ArgumentParser:
     parent.add_argument("--api-url", help="the API's base URL, stage included")
     parent.add_argument("--api-key", help="value for the x-api-key header")
     parent.add_argument("--token", help="bearer token (OAuth2 client-credentials access token)")
+    parent.add_argument(
+        "--profile",
+        help="a profile of ~/.config/maas/config (or MAAS_PROFILE): the API URL, key, and the "
+        "token or the client credentials to get one",
+    )
     add_option(parent)
     return parent
 
@@ -248,7 +253,9 @@ def describe_job(job: dict[str, Any], started: float) -> str:
 
 def run(args: argparse.Namespace, home: Path | None) -> int:
     """Runs the API command `args.command`; `home` is the local stack's state folder."""
-    api = Client(Credentials.resolve(home, args.api_url, args.api_key, args.token))
+    api = Client(
+        Credentials.resolve(home, args.api_url, args.api_key, args.token, profile=args.profile)
+    )
     commands = {
         "train": _train,
         "models": _models,

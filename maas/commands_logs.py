@@ -83,7 +83,9 @@ def add_parsers(subcommands: Any, api: argparse.ArgumentParser, job_actions: Any
 
 def run(args: argparse.Namespace, home: Path | None) -> int:
     """Prints the logs `args` ask for; `home` is the local stack's state folder."""
-    api = Client(Credentials.resolve(home, args.api_url, args.api_key, args.token))
+    api = Client(
+        Credentials.resolve(home, args.api_url, args.api_key, args.token, profile=args.profile)
+    )
     ended: Callable[[], bool] | None = None
     if args.command == "jobs":
         source = _job_source(api, api.training_job(args.id), home)  # unknown: the API's 404
