@@ -13,7 +13,14 @@ import os
 import sys
 from pathlib import Path
 
-from maas import commands, commands_data, commands_local, commands_logs, commands_smoke
+from maas import (
+    commands,
+    commands_data,
+    commands_local,
+    commands_logs,
+    commands_openapi,
+    commands_smoke,
+)
 from maas.errors import ApiError, UsageError
 
 HOME_HELP = (
@@ -33,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_data.add_parser(subcommands)
     commands.add_parsers(subcommands, commands.api_options())
     commands_smoke.add_parser(subcommands)
+    commands_openapi.add_parser(subcommands, commands.api_options())
     _everywhere(subcommands)
     return parser
 
@@ -72,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands_data.run(args, home)
         if args.command == "smoke":
             return commands_smoke.run(args, home)
+        if args.command == "openapi":
+            return commands_openapi.run(args, home)
         if args.command == "endpoints" or getattr(args, "action", None) == "logs":
             return commands_logs.run(args, home)
         return commands.run(args, home)

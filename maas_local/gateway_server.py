@@ -3,7 +3,8 @@
 Internal paths (never part of the API): GET /_local/health, GET /.well-known/jwks.json, and
 POST /_local/events/{token}, where the SageMaker emulator's state-change events arrive for the
 events function (maas_local.event_queue.EventReceiver). POST /oauth2/token stands in for the user
-pool domain's token endpoint (maas_local.tokens).
+pool domain's token endpoint (maas_local.tokens). GET /docs serves the API description as
+interactive docs (maas_local.api_docs).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 from maas_contract import errors
 from maas_contract.routes import EVENTS_GROUP, HANDLERS_PACKAGE, RouteTable
+from maas_local.api_docs import DOCS_PATH, ApiDocs
 from maas_local.config import REPO_ROOT
 from maas_local.event_queue import (
     EVENTS_PATH,
@@ -62,8 +64,10 @@ class GatewayHTTPServer(LocalHTTPServer):
         events: EventReceiver | None,
         jwks: dict,
         token_endpoint: TokenEndpoint | None = None,
+        docs: ApiDocs | None = None,
     ) -> None:
         super().__init__(address, _RequestHandler)
+        self.docs = docs
         self.gateway = gateway
         self.events = events
         self.jwks = jwks
@@ -146,6 +150,8 @@ class _RequestHandler(LocalRequestHandler):
             )
         if path == TOKEN_PATH and self.command == "POST" and self.server.token_endpoint:
             return self._issue_token(self.server.token_endpoint, body)
+        if path.startswith(DOCS_PATH) and self.command == "GET" and self.server.docs:
+            return self.server.docs.answer(path, self.headers.get("Host", ""))
         return None
 
     def _health(self) -> dict[str, Any]:
@@ -236,7 +242,9 @@ def build_server(
         if event_token
         else None
     )
-    return GatewayHTTPServer((host, port), gateway, events, issuer.jwks, TokenEndpoint(keys_dir))
+    return GatewayHTTPServer(
+        (host, port), gateway, events, issuer.jwks, TokenEndpoint(keys_dir), ApiDocs(openapi)
+    )
 
 
 def _events_function(invoker: HandlerInvoker) -> Deliver:

@@ -1,6 +1,7 @@
 """The API's OpenAPI document, generated from every route group's routes, plus what the
-generator cannot say: raw predict bodies, the Idempotency-Key header, and the one error body
-on every error status. `python -m handlers.api > openapi.json` writes the committed copy."""
+generator cannot say: operation ids, examples, where the API lives, raw predict bodies, the
+Idempotency-Key header, the rules the handlers enforce beyond their schemas, and the one error
+body on every error status. `python -m handlers.api > openapi.json` writes the committed copy."""
 
 from __future__ import annotations
 
@@ -11,12 +12,77 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
+from handlers.meta import examples, rules
 from handlers.meta.schemas import error_response, error_statuses
 from handlers.shared.idempotency import HEADER as IDEMPOTENCY_HEADER
-from handlers.shared.resolver import security_schemes
+from handlers.shared.resolver import OAUTH_SCHEME, security_schemes
 from maas_contract.errors import ERROR_SCHEMA
 from maas_contract.routes import ROUTE_GROUPS, handler_module
 
+# Every operation's id, by (path, method): what generated clients name their methods, and
+# API Gateway its methods' OperationName. The Open Inference Protocol's routes take the names
+# of its gRPC methods (KServe's grpc_predict_v2.proto: ServerLive, ModelInfer, ...), the way
+# KServe and Triton name them. An operation missing here keeps the generator's id, and
+# tests/handlers/test_openapi.py fails until it is added. An entry whose route has not landed
+# yet is never emitted.
+OPERATION_IDS: dict[tuple[str, str], str] = {
+    ("/v1/models", "get"): "listModels",
+    ("/v1/models/{model}", "get"): "getModel",
+    ("/v1/models/{model}", "delete"): "deleteModel",
+    ("/v1/models/{model}/endpoint", "delete"): "deleteEndpoint",
+    ("/v1/models/{model}/predict", "post"): "predict",
+    ("/v1/models/{model}/versions", "get"): "listModelVersions",
+    ("/v1/models/{model}/versions", "post"): "registerModelVersion",
+    ("/v1/models/{model}/versions/{version}", "delete"): "deleteModelVersion",
+    ("/v1/models/{model}/deployments", "post"): "createDeployment",
+    ("/v1/models/{model}/deployments/{deployment_id}", "get"): "getDeployment",
+    ("/v1/models/{model}/rollback", "post"): "rollback",
+    ("/v1/training-jobs", "get"): "listTrainingJobs",
+    ("/v1/training-jobs", "post"): "createTrainingJob",
+    ("/v1/training-jobs/{job_id}", "get"): "getTrainingJob",
+    ("/v1/training-jobs/{job_id}", "delete"): "stopTrainingJob",
+    ("/v1/openapi.json", "get"): "getOpenApiDocument",
+    ("/v2", "get"): "serverMetadata",
+    ("/v2/health/live", "get"): "serverLive",
+    ("/v2/health/ready", "get"): "serverReady",
+    ("/v2/models/{model}", "get"): "modelMetadata",
+    ("/v2/models/{model}/ready", "get"): "modelReady",
+    ("/v2/models/{model}/infer", "post"): "modelInfer",
+    ("/v2/models/{model}/versions/{version}", "get"): "modelVersionMetadata",
+    ("/v2/models/{model}/versions/{version}/ready", "get"): "modelVersionReady",
+    ("/v2/models/{model}/versions/{version}/infer", "post"): "modelVersionInfer",
+}
+# A stage's invoke URL: https://{api-id}.execute-api.{region}.amazonaws.com/{stage}/
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-call-api.html
+SERVERS = [
+    {
+        "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
+        "description": "A deployed stage: the stack's ApiUrl output",
+        "variables": {
+            "restApiId": {"default": "a1b2c3d4e5", "description": "the REST API's id"},
+            "region": {"default": "eu-west-1", "description": "the stage's AWS Region"},
+            "stage": {"default": "dev", "description": "the stage's name (cdk.json)"},
+        },
+    },
+    {
+        "url": "http://127.0.0.1:{port}",
+        "description": "The local stack (`maas local up` prints its URL; /docs there serves "
+        "this document with its own URL)",
+        "variables": {"port": {"default": "8080", "description": "the local gateway's port"}},
+    },
+]
+# OpenAPI's tokenUrl must be a URL and takes no server variables, so the committed document
+# names the dev stage's token endpoint in AWS's example account; a stage's own is its user pool
+# domain's /oauth2/token, the stack's TokenUrl output (infra/client_auth.py), and the local
+# gateway's /docs serves its own. Prefix domains are <prefix>.auth.<region>.amazoncognito.com:
+# https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pools-assign-domain-prefix.html
+# https://docs.aws.amazon.com/cognito/latest/developerguide/token-endpoint.html
+TOKEN_URL = "https://maas-dev-111122223333.auth.eu-west-1.amazoncognito.com/oauth2/token"  # noqa: S105
+OAUTH2_NOTE = (
+    "The stage's Cognito token endpoint, `https://{resource_prefix}-{account}.auth.{region}"
+    ".amazoncognito.com/oauth2/token`: the stack's TokenUrl output. This copy names the dev "
+    "stage in AWS's example account 111122223333; the local stack's /docs uses its own."
+)
 IDEMPOTENT_OPERATIONS = {
     ("/v1/training-jobs", "post"),
     ("/v1/models/{model}/versions", "post"),
@@ -25,15 +91,21 @@ IDEMPOTENT_OPERATIONS = {
 }
 RAW_PREDICT = "/v1/models/{model}/predict"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+_SCHEMA_REF = "#/components/schemas/"
 
 
 def _raw_predict_body(operation: dict[str, Any]) -> None:
+    bodies = examples.PREDICT_BODIES
     operation["requestBody"] = {
         "required": True,
+        "description": rules.RAW_PREDICT_BODY,
         "content": {
-            "application/json": {"schema": {}},
-            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
-            "text/plain": {"schema": {"type": "string"}},
+            "application/json": {"schema": {}, "example": bodies["application/json"]},
+            "application/x-npy": {
+                "schema": {"type": "string", "format": "binary"},
+                "examples": {"digit": {"summary": bodies["application/x-npy"]}},
+            },
+            "text/plain": {"schema": {"type": "string"}, "example": bodies["text/plain"]},
         },
     }
     operation.setdefault("parameters", []).append(
@@ -53,9 +125,49 @@ def _idempotency_header(operation: dict[str, Any]) -> None:
             "name": IDEMPOTENCY_HEADER,
             "in": "header",
             "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": rules.IDEMPOTENCY,
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": rules.IDEMPOTENCY_KEY_PATTERN,
+            },
+            "example": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
         }
     )
+
+
+def _schema_name(media: dict[str, Any]) -> str | None:
+    ref = media.get("schema", {}).get("$ref", "")
+    return ref.removeprefix(_SCHEMA_REF) if ref.startswith(_SCHEMA_REF) else None
+
+
+def _add_examples(path: str, operation: dict[str, Any]) -> None:
+    """An example in every JSON body that has none yet, from examples.py by schema."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        name = _schema_name(media)
+        if "example" not in media and "examples" not in media and name in examples.REQUESTS:
+            media["example"] = examples.REQUESTS[name]
+    for status, response in operation["responses"].items():
+        for kind, body in response.get("content", {}).items():
+            if kind in examples.BINARY and "example" not in body and "examples" not in body:
+                body["examples"] = {"bytes": {"summary": examples.BINARY[kind]}}
+        media = response.get("content", {}).get("application/json")
+        if media is None or "example" in media:
+            continue
+        if int(status) >= 400:
+            media["example"] = examples.error_example(status)
+        elif path == "/v1/openapi.json":
+            media["example"] = examples.DOCUMENT
+        elif (name := _schema_name(media)) in examples.RESPONSES:
+            media["example"] = examples.RESPONSES[str(name)]
+
+
+def _where_it_lives(document: dict[str, Any]) -> None:
+    document["servers"] = SERVERS
+    oauth2 = document["components"]["securitySchemes"][OAUTH_SCHEME]
+    oauth2["flows"]["clientCredentials"]["tokenUrl"] = TOKEN_URL
+    oauth2["description"] = OAUTH2_NOTE
 
 
 def _finish(document: dict[str, Any]) -> dict[str, Any]:
@@ -65,16 +177,22 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
     for generated in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
         schemas.pop(generated, None)
     schemas["Error"] = ERROR_SCHEMA
+    rules.declare(schemas)
+    _where_it_lives(document)
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
+            operation["operationId"] = OPERATION_IDS.get((path, method), operation["operationId"])
             if path == RAW_PREDICT:
                 _raw_predict_body(operation)
             if (path, method) in IDEMPOTENT_OPERATIONS:
                 _idempotency_header(operation)
             responses = operation["responses"]
             responses.pop("422", None)
+            if "204" in responses:  # No Content: the generator gives it a JSON null body
+                responses["204"].pop("content", None)
             for status in error_statuses(method, operation):
                 responses[status] = error_response(status)
+            _add_examples(path, operation)
     return document
 
 
