@@ -33,6 +33,10 @@ DEPLOY_ACTIONS = (
     "sagemaker:DeleteEndpoint",
     "sagemaker:AddTags",
 )
+# DELETE /v1/models/{model}/endpoint removes the endpoint configs and models of every
+# deployment once the endpoint is gone (handlers/deployments/removal.py).
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html
+REMOVE_ACTIONS = ("sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel")
 TRAIN_ACTIONS = (
     "sagemaker:CreateTrainingJob",
     "sagemaker:DescribeTrainingJob",
@@ -43,7 +47,10 @@ TRAIN_ACTIONS = (
 SAGEMAKER_ACCESS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
     # DescribeEndpoint: GET /v2/models/{model}/ready reports the endpoint's status.
     "predict": [(("sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"), ("endpoint",))],
-    "deployments": [(DEPLOY_ACTIONS, ("model", "endpoint-config", "endpoint"))],
+    "deployments": [
+        (DEPLOY_ACTIONS, ("model", "endpoint-config", "endpoint")),
+        (REMOVE_ACTIONS, ("model", "endpoint-config")),
+    ],
     "training_jobs": [(TRAIN_ACTIONS, ("training-job",))],
     "events": [
         (DEPLOY_ACTIONS, ("model", "endpoint-config", "endpoint")),
@@ -57,6 +64,8 @@ PASSES_ROLE = ("deployments", "training_jobs", "events")
 # Endpoints deployed through the API get the autoscaling and the rollback alarms that
 # infra/model_endpoint.py gives declared ones; these functions create them.
 SCALES_ENDPOINTS = ("deployments", "events")
+# ...and this one deletes them, with the endpoint (DELETE /v1/models/{model}/endpoint).
+REMOVES_ENDPOINTS = ("deployments",)
 SAGEMAKER_SCALING = {
     "application-autoscaling:service-namespace": "sagemaker",
     "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
@@ -120,6 +129,14 @@ def grant_route_permissions(
                 )
         if group in SCALES_ENDPOINTS:
             findings.update(_grant_endpoint_scaling(function, stack, prefix, alarm_topic))
+        if group in REMOVES_ENDPOINTS:
+            # The endpoint's own rollback alarms, `{endpoint}-5xx` and `{endpoint}-p99-latency`,
+            # all named {prefix}-...: the finding is _grant_endpoint_scaling's.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:DeleteAlarms"], resources=[alarm_arns(stack, prefix)]
+                )
+            )
         if group in PASSES_ROLE:
             # Only to SageMaker, not to any service that accepts a role.
             function.add_to_role_policy(

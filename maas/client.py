@@ -190,7 +190,23 @@ class Client:
         out)."""
         return self.call("POST", f"/v1/models/{_seg(name)}/versions", json=spec).json()
 
+    def delete_version(self, name: str, version: int) -> None:
+        """Deletes a version that is not live, not kept for a rollback and not being deployed
+        (HTTP 409 otherwise); deleting one already gone succeeds. Its number is not reused."""
+        self.call("DELETE", f"/v1/models/{_seg(name)}/versions/{int(version)}")
+
+    def delete_model(self, name: str) -> None:
+        """Deletes a model and its versions once nothing of it is on SageMaker (HTTP 409
+        otherwise: :meth:`delete_endpoint` first); deleting one already gone succeeds."""
+        self.call("DELETE", f"/v1/models/{_seg(name)}")
+
     # Deployments
+    def delete_endpoint(self, name: str) -> Json:
+        """Deletes the model's endpoint and the SageMaker models and configs its deployments
+        made (``EndpointRemovalOut``). SageMaker deletes asynchronously: call again until
+        ``status`` is ``Deleted``; every call answers alike."""
+        return self.call("DELETE", f"/v1/models/{_seg(name)}/endpoint").json()
+
     def deploy(self, name: str, spec: Mapping[str, Any]) -> Json:
         """Rolls a version onto the model's endpoint as a canary with alarm rollback (schema
         ``DeploymentCreate`` in, ``DeploymentOut`` out); returns while it is InProgress."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.request import Request
 
-from handlers.deployments import service
-from handlers.deployments.schemas import DeploymentCreate, DeploymentOut, DeploymentSpec
+from handlers.deployments import removal, service
+from handlers.deployments.schemas import (
+    DeploymentCreate,
+    DeploymentOut,
+    DeploymentSpec,
+    EndpointRemovalOut,
+)
 from handlers.shared import idempotency
 from handlers.shared.resolver import (
     ADMIN,
@@ -24,6 +30,8 @@ from handlers.shared.schemas import ModelNamePath
 router = Router()
 TAGS = ["deployments"]
 DeploymentId = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,40}$", description="deployment id")]
+# What an endpoint's deletion leaves itself to answer in, of the function's 20 s.
+ANSWER_RESERVE_S = 5.0
 
 
 @router.post(
@@ -74,6 +82,26 @@ def rollback(model: ModelNamePath, request: Request) -> DeploymentOut:
         DeploymentOut,
         router.lambda_context,
     )
+
+
+@router.delete(
+    "/v1/models/<model>/endpoint",
+    tags=TAGS,
+    security=ADMIN,
+    status_code=202,
+    summary="Delete the model's endpoint, and the SageMaker models and configs it ran",
+    description=(
+        "SageMaker deletes an endpoint asynchronously. 202 on every call, first or repeated:"
+        " `status` is Deleting until SageMaker has no endpoint and every model and endpoint"
+        " config of the model's deployments is gone, then Deleted. Clears the live and"
+        " previous versions. 404 when the model is not registered; 409 while a deployment is"
+        " in progress, while SageMaker is creating or updating the endpoint, or for an"
+        " endpoint declared in the stage's config."
+    ),
+)
+def delete_endpoint(model: ModelNamePath) -> EndpointRemovalOut:
+    remaining_s = router.lambda_context.get_remaining_time_in_millis() / 1000
+    return removal.undeploy(model, deadline=time.monotonic() + remaining_s - ANSWER_RESERVE_S)
 
 
 app = resolver(router)

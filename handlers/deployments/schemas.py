@@ -90,3 +90,17 @@ class DeploymentOut(BaseModel):
     @classmethod
     def _no_host_paths(cls, reason: str | None) -> str | None:
         return public_reason(reason)
+
+
+class EndpointRemovalOut(BaseModel):
+    model: str
+    endpoint_name: str
+    status: Literal["Deleting", "Deleted"] = Field(
+        description=(
+            "Deleted once SageMaker has no endpoint and every model and endpoint config the"
+            " model's deployments created is gone; until then Deleting: repeat the request"
+        )
+    )
+    pending_cleanup: int = Field(
+        description="deployments whose SageMaker model and endpoint config are still to delete"
+    )

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from handlers.deployments import endpoint
 from handlers.deployments.schemas import DeploymentOut, DeploymentSpec, Status
 from handlers.registry import service as registry
-from handlers.shared import registry_table
+from handlers.shared import registry_lifecycle, registry_table
 from handlers.shared.errors import ApiError, bad_request, conflict, from_control_plane, not_found
 from maas_contract import names
 from maas_contract.settings import HandlerSettings
@@ -71,7 +71,7 @@ def start(
         "created_at": now,
         "updated_at": now,
     }
-    registry_table.lock_deployment(model, item)
+    registry_lifecycle.lock_deployment(model, item)
     try:
         action = endpoint.roll_out(current, registered, item, spec)
     except ClientError as exc:
@@ -100,7 +100,7 @@ def close(
         model_attrs.update(live_version=live_version, live_deployment=deployment_id)
         model_attrs["previous_version"] = previous_version
     attrs = {"status": status, "updated_at": now, "failure_reason": (reason or "")[:1024] or None}
-    return registry_table.close_deployment(model, deployment_id, attrs, model_attrs)
+    return registry_lifecycle.close_deployment(model, deployment_id, attrs, model_attrs)
 
 
 def rollback(model: str) -> DeploymentOut:

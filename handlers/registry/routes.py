@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.request import Request
 
 from handlers.registry import service
@@ -19,9 +21,13 @@ from handlers.shared.resolver import (
     warm_before_snapshot,
 )
 from handlers.shared.schemas import Limit, ModelNamePath, Token
+from maas_contract.names import VERSION_MAX
 
 router = Router()
 TAGS = ["registry"]
+VersionPath = Annotated[int, Path(ge=1, le=VERSION_MAX, description="version number")]
+# What a model's deletion leaves itself to answer in, of the function's 28 s.
+ANSWER_RESERVE_S = 5.0
 
 
 @router.get("/v1/models", tags=TAGS, security=INVOKE, summary="List models")
@@ -61,6 +67,40 @@ def register_version(model: ModelNamePath, body: VersionCreate, request: Request
         VersionOut,
         router.lambda_context,
     )
+
+
+@router.delete(
+    "/v1/models/<model>/versions/<version>",
+    tags=TAGS,
+    security=ADMIN,
+    status_code=204,
+    summary="Delete a version that is not live, kept for rollback or being deployed",
+    description=(
+        "204 whether this request or an earlier one deleted it (a repeat is not an error); 404"
+        " only when the model is not registered; 409 while the version is live, is the one"
+        " a rollback would redeploy, or is being deployed. Its number is never reused, and its"
+        " pinned artifact stays (content-addressed: other versions may share it)."
+    ),
+)
+def delete_version(model: ModelNamePath, version: VersionPath) -> None:
+    service.delete_version(model, version)
+
+
+@router.delete(
+    "/v1/models/<model>",
+    tags=TAGS,
+    security=ADMIN,
+    status_code=204,
+    summary="Delete a model with nothing on SageMaker, and its versions",
+    description=(
+        "204 whether this request or an earlier one deleted it. 409 while a version is live or"
+        " being deployed, or while SageMaker models and endpoint configs of its deployments"
+        " remain: DELETE /v1/models/{model}/endpoint first. Pinned artifacts stay."
+    ),
+)
+def delete_model(model: ModelNamePath) -> None:
+    remaining_s = router.lambda_context.get_remaining_time_in_millis() / 1000
+    service.delete_model(model, deadline=time.monotonic() + remaining_s - ANSWER_RESERVE_S)
 
 
 app = resolver(router)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handlers.registry.schemas import ModelOut, ModelPage, VersionCreate, VersionOut, VersionPage
-from handlers.shared import artifacts, registry_table
+from handlers.shared import artifacts, registry_lifecycle, registry_table
 from handlers.shared.errors import ApiError, bad_request, conflict, not_found
 from maas_contract.names import VERSION_MAX, endpoint_name
 from maas_contract.settings import HandlerSettings
@@ -81,6 +81,8 @@ def register(
     `also(version)` gives transaction items that commit with the registration or not at all.
     """
     endpoint = endpoint_name(resource_prefix, model)
+    if (registry_table.get_model(model) or {}).get("deleting_since"):
+        raise conflict(f"model {model} is being deleted; repeat DELETE /v1/models/{model} first")
     if version is not None:
         return _write(model, endpoint, version, attrs, also)
     deadline = time.monotonic() + _AUTO_NUMBER_BUDGET_S
@@ -110,3 +112,49 @@ def _write(
     item = {**attrs, "model": model, "version": version, "created_at": registry_table.now_iso()}
     registry_table.register_version(model, endpoint, item, also(version) if also else [])
     return VersionOut.model_validate(item)
+
+
+def delete_version(model: str, version: int) -> None:
+    """Deletes a version nothing depends on; its number is never given out again. The pinned
+    artifact stays: it is content-addressed, so other versions may share it."""
+    current = get_model(model)
+    if current.live_version == version:
+        raise conflict(
+            f"version {version} of {model} is live; deploy another or delete the endpoint"
+        )
+    if current.previous_version == version:
+        raise conflict(f"version {version} of {model} is the one a rollback would redeploy")
+    active = current.active_deployment
+    deployment = registry_table.get_deployment(model, active) if active else None
+    if deployment is not None and int(deployment["version"]) == version:
+        raise conflict(f"deployment {active} is rolling version {version} out", retry_after=60)
+    registry_lifecycle.delete_version(model, version, active)
+
+
+def delete_model(model: str, deadline: float) -> None:
+    """Deletes a model with nothing on SageMaker: its versions and deployment records, then the
+    model. A model that is not there is not an error; one half deleted is finished."""
+    found = registry_table.get_model(model)
+    if found is None:
+        return
+    current = ModelOut.model_validate(found)
+    if current.active_deployment:
+        raise conflict(
+            f"deployment {current.active_deployment} of {model} is in progress", retry_after=60
+        )
+    if current.live_version is not None:
+        raise conflict(
+            f"version {current.live_version} of {model} is live;"
+            f" DELETE /v1/models/{model}/endpoint first"
+        )
+    left = sum(
+        1 for d in registry_table.list_deployments(model) if not d.get("resources_deleted_at")
+    )
+    if left:
+        raise conflict(
+            f"the SageMaker models and endpoint configs of {left} deployment(s) of {model} remain;"
+            f" DELETE /v1/models/{model}/endpoint deletes them"
+        )
+    registry_lifecycle.hold_model(model, registry_table.now_iso())
+    if not registry_lifecycle.delete_model_items(model, deadline):
+        raise conflict(f"model {model} is still being deleted; repeat the request", retry_after=1)

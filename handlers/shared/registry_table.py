@@ -8,11 +8,12 @@ else. Its key schema is maas_contract.registry's; what the keys hold is decided 
 
 Powertools' idempotency records live in their own partition (pk=idempotency#...). Every
 write is conditional, so a retried or duplicated request changes nothing twice.
+A deployment's lock, removals and the holds between them are registry_lifecycle's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,7 +71,7 @@ def job_key(job_id: str) -> Key:
     return _key(f"JOB#{job_id}", JOB_SK)
 
 
-def _plain(item: dict[str, Any]) -> Item:
+def plain(item: dict[str, Any]) -> Item:
     found = deserialize(item)
     for internal in _SCHEMA.key_attributes:
         found.pop(internal, None)
@@ -79,7 +80,7 @@ def _plain(item: dict[str, Any]) -> Item:
 
 def get_item(key: Key, consistent: bool = True) -> Item | None:
     found = aws.dynamodb().get_item(TableName=table_name(), Key=key, ConsistentRead=consistent)
-    return _plain(found["Item"]) if "Item" in found else None
+    return plain(found["Item"]) if "Item" in found else None
 
 
 def get_model(name: str, consistent: bool = True) -> Item | None:
@@ -139,11 +140,11 @@ def _query(params: dict[str, Any], limit: int, token: str | None, expected: dict
     if start:
         params["ExclusiveStartKey"] = start
     page = aws.dynamodb().query(TableName=table_name(), Limit=limit, **params)
-    items = [_plain(item) for item in page.get("Items", [])]
+    items = [plain(item) for item in page.get("Items", [])]
     return items, encode_token(page.get("LastEvaluatedKey"))
 
 
-def _transact(items: list[dict[str, Any]], conflict_message: str) -> None:
+def transact(items: list[dict[str, Any]], conflict_message: str) -> None:
     """All or nothing; a failed condition becomes 409 with `conflict_message`."""
     try:
         aws.dynamodb().transact_write_items(TransactItems=items)
@@ -153,7 +154,7 @@ def _transact(items: list[dict[str, Any]], conflict_message: str) -> None:
         raise
 
 
-def _update_request(
+def update_request(
     key: Key,
     attrs: dict[str, Any],
     *,
@@ -185,17 +186,17 @@ def _update_request(
 
 def update(key: Key, attrs: dict[str, Any], *, remove: Collection[str] = ()) -> Item:
     """Sets `attrs` and removes `remove` on an item that exists; returns the new item."""
-    return _update(_update_request(key, attrs, remove=remove))
+    return apply_update(update_request(key, attrs, remove=remove))
 
 
-def _update(request: dict[str, Any]) -> Item:
+def apply_update(request: dict[str, Any]) -> Item:
     try:
         answer = aws.dynamodb().update_item(ReturnValues="ALL_NEW", **request)
     except ClientError as exc:
         if is_condition_failure(exc):
             raise ApiError(409, "Conflict", "the item changed under this request") from exc
         raise
-    return _plain(answer["Attributes"])
+    return plain(answer["Attributes"])
 
 
 def register_version(model: str, endpoint_name: str, item: Item, also: list[dict]) -> None:
@@ -212,17 +213,20 @@ def register_version(model: str, endpoint_name: str, item: Item, also: list[dict
             f" created_at = if_not_exists(created_at, :now), {LISTING.partition_key.name} = :kind,"
             f" {LISTING.sort_key.name} = :name"
         ),
-        "ConditionExpression": "attribute_not_exists(latest_version) OR latest_version < :v",
+        "ConditionExpression": (
+            "(attribute_not_exists(latest_version) OR latest_version < :v)"
+            " AND attribute_not_exists(deleting_since)"
+        ),
         "ExpressionAttributeNames": {"#name": "name"},
         "ExpressionAttributeValues": serialize({**values, ":kind": "MODEL"}),
     }
-    _transact(
-        [{"Update": model_update}, {"Put": _new(version_key(model, version), item)}, *also],
+    transact(
+        [{"Update": model_update}, {"Put": put_new(version_key(model, version), item)}, *also],
         conflict_message=f"version {version} of {model} exists or is not newer than the latest",
     )
 
 
-def _new(key: Key, item: Item) -> dict[str, Any]:
+def put_new(key: Key, item: Item) -> dict[str, Any]:
     """A Put of an item that must not exist yet."""
     return {
         "TableName": table_name(),
@@ -231,39 +235,33 @@ def _new(key: Key, item: Item) -> dict[str, Any]:
     }
 
 
-def lock_deployment(model: str, deployment: Item) -> None:
-    """Records a new deployment as the model's active one; 409 while another is active."""
-    request = _update_request(
-        model_key(model),
-        {"active_deployment": deployment["id"], "updated_at": deployment["created_at"]},
-        condition=f"attribute_exists({PK}) AND attribute_not_exists(active_deployment)",
-    )
-    _transact(
-        [{"Update": request}, {"Put": _new(deployment_key(model, deployment["id"]), deployment)}],
-        conflict_message=f"a deployment of {model} is already in progress",
-    )
+def partition(model: str, sort_prefix: str | None = None) -> Iterator[dict[str, Any]]:
+    """The model's raw items (those whose sort key starts with `sort_prefix`), every page.
+    DynamoDB refuses an empty string in a key condition, so no prefix means no condition."""
+    values = {":pk": f"MODEL#{model}"} | ({":prefix": sort_prefix} if sort_prefix else {})
+    condition = f"{PK} = :pk" + (f" AND begins_with({SK}, :prefix)" if sort_prefix else "")
+    params: dict[str, Any] = {
+        "TableName": table_name(),
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": serialize(values),
+    }
+    while True:
+        page = aws.dynamodb().query(**params)
+        yield from page.get("Items", [])
+        if not page.get("LastEvaluatedKey"):
+            return
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def close_deployment(
-    model: str, deployment_id: str, attrs: dict[str, Any], model_attrs: dict[str, Any]
-) -> bool:
-    """Ends a deployment (`attrs`) and releases the model's lock (setting `model_attrs`),
-    together; False when it was closed already."""
-    release = _update_request(
-        model_key(model),
-        model_attrs,
-        remove=("active_deployment",),
-        condition="active_deployment = :id",
-        values={":id": deployment_id},
-    )
-    end = _update_request(deployment_key(model, deployment_id), attrs)
-    try:
-        _transact([{"Update": release}, {"Update": end}], "deployment already closed")
-    except ApiError as exc:
-        if exc.status == 409:
-            return False
-        raise
-    return True
+def list_deployments(model: str) -> Iterator[Item]:
+    """Every deployment of a model, a page at a time."""
+    return (plain(item) for item in partition(model, "DEPLOYMENT#"))
+
+
+def guarded(key: Key, condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A transaction's ConditionCheck or Delete of the item at `key`, under `condition`."""
+    check = {"TableName": table_name(), "Key": key, "ConditionExpression": condition}
+    return check | ({"ExpressionAttributeValues": serialize(values)} if values else {})
 
 
 def put_job(job: Item) -> None:
@@ -272,12 +270,12 @@ def put_job(job: Item) -> None:
         LISTING.partition_key.name: "JOB",
         LISTING.sort_key.name: f"{job['created_at']}#{job['id']}",
     }
-    aws.dynamodb().put_item(**_new(job_key(job["id"]), {**job, **listed}))
+    aws.dynamodb().put_item(**put_new(job_key(job["id"]), {**job, **listed}))
 
 
 def _unless_ended(job_id: str, attrs: dict[str, Any], terminal: Collection[str]) -> dict[str, Any]:
     ended = {f":ended{i}": state for i, state in enumerate(sorted(terminal))}
-    return _update_request(
+    return update_request(
         job_key(job_id), attrs, condition=f"NOT #status IN ({', '.join(ended)})", values=ended
     )
 
@@ -285,7 +283,7 @@ def _unless_ended(job_id: str, attrs: dict[str, Any], terminal: Collection[str])
 def end_job(job_id: str, attrs: dict[str, Any], terminal: Collection[str]) -> bool:
     """Moves a job into a `terminal` state once; False when an earlier event already did."""
     try:
-        _update(_unless_ended(job_id, attrs, terminal))
+        apply_update(_unless_ended(job_id, attrs, terminal))
     except ApiError as exc:
         if exc.status == 409:
             return False

@@ -92,6 +92,9 @@ def _every_call(client: maas.Client) -> None:
     client.training_jobs()
     client.training_job("j")
     client.stop_training("j")
+    client.delete_endpoint("m")
+    client.delete_version("m", 1)
+    client.delete_model("m")
 
 
 def test_the_client_has_a_call_for_every_route_of_the_api():

@@ -1,6 +1,7 @@
 """handlers/ reads at a glance: one folder per route group with the same three parts, entry
-points where the contract says, and one module that owns the registry table's keys and
-expressions."""
+points where the contract says, and the registry's two modules alone write its keys and
+expressions: `registry_table` (the key layout and item codec) and `registry_lifecycle` (the
+conditional transitions of deployments and removals)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from tests.handlers.support import ROOT
 HANDLERS = ROOT / "handlers"
 GROUPS = [*ROUTE_GROUPS, EVENTS_GROUP]
 TABLE_MODULE = HANDLERS / "shared" / "registry_table.py"
+LIFECYCLE_MODULE = HANDLERS / "shared" / "registry_lifecycle.py"
 # What only the table module may write: expressions, and the key attributes and layout.
 TABLE_DETAILS = re.compile(
     r"KeyConditionExpression|ConditionExpression|UpdateExpression|\"(pk|sk|gsi1pk|gsi1sk)\""
     r"|MODEL#|JOB#|VERSION#|DEPLOYMENT#"
 )
+# DynamoDB's condition language: only the two registry modules write it.
+CONDITIONS = re.compile(r"attribute_(not_)?exists\(|\bSET\s+\w+\s*=|\bREMOVE\s+\w")
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -45,6 +49,18 @@ def test_only_the_registry_table_module_writes_keys_and_expressions():
 
     assert offenders == []
     assert TABLE_DETAILS.search(TABLE_MODULE.read_text())
+
+
+def test_only_the_registry_modules_write_condition_expressions():
+    owners = {TABLE_MODULE, LIFECYCLE_MODULE}
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in HANDLERS.rglob("*.py")
+        if path not in owners and CONDITIONS.search(path.read_text())
+    ]
+
+    assert offenders == []
+    assert CONDITIONS.search(LIFECYCLE_MODULE.read_text())
 
 
 def test_no_handlers_module_is_over_300_lines():

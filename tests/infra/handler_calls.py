@@ -76,8 +76,12 @@ AUTHORISED_AS = {
 # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html#sagemaker-roles-pass-role
 # RegisterScalableTarget creates the service-linked role on first use.
 # https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html
+# DeleteEndpoint deregisters an auto-scaled variant on the caller's authority, and fails
+# without application-autoscaling:DeregisterScalableTarget.
+# https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-delete-with-scaling.html
 IMPLIED = {
     "sagemaker:CreateModel": ("iam:PassRole",),
+    "sagemaker:DeleteEndpoint": ("application-autoscaling:DeregisterScalableTarget",),
     "sagemaker:CreateTrainingJob": ("iam:PassRole",),
     "application-autoscaling:RegisterScalableTarget": ("iam:CreateServiceLinkedRole",),
 }
