@@ -216,6 +216,22 @@ def add_parsers(commands: argparse._SubParsersAction, api: argparse.ArgumentPars
     )
     rollback.add_argument("name")
     rollback.add_argument("--wait", action="store_true", help="follow until it settles")
+    delete = commands.add_parser("delete", help="what costs money or is no longer wanted")
+    removals = delete.add_subparsers(dest="action", required=True)
+    endpoint = removals.add_parser(
+        "endpoint", parents=[api], help="a model's endpoint (GPU endpoints bill while idle)"
+    )
+    endpoint.add_argument("name", help="the model")
+    endpoint.add_argument(
+        "--wait", action="store_true", help="call again until SageMaker has deleted it"
+    )
+    version = removals.add_parser("version", parents=[api], help="a version that is not live")
+    version.add_argument("name", help="the model")
+    version.add_argument("version", type=int)
+    model = removals.add_parser(
+        "model", parents=[api], help="a model and its versions, once its endpoint is gone"
+    )
+    model.add_argument("name")
     commands_jobs.add_parsers(commands, api)
 
 
@@ -266,6 +282,7 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
         "predict": _predict,
         "infer": _infer,
         "jobs": commands_jobs.run,
+        "delete": _delete,
     }
     return commands[args.command](api, args)
 
@@ -412,3 +429,21 @@ def _infer(api: Client, args: argparse.Namespace) -> int:
         raise UsageError('--json takes an inference request: {"inputs": [...]}')
     emit(args, api.infer(args.name, request, version=args.version))
     return 0
+
+
+def _delete(api: Client, args: argparse.Namespace) -> int:
+    if args.action == "version":
+        api.delete_version(args.name, args.version)
+        print(f"version {args.version} of {args.name} deleted", file=sys.stderr)
+        return 0
+    if args.action == "model":
+        api.delete_model(args.name)
+        print(f"model {args.name} deleted", file=sys.stderr)
+        return 0
+    removal = api.delete_endpoint(args.name)
+    deadline = time.monotonic() + 600
+    while args.wait and removal.get("status") != "Deleted" and time.monotonic() < deadline:
+        time.sleep(2.0)
+        removal = api.delete_endpoint(args.name)  # each call answers alike, and cleans up
+    emit(args, removal)
+    return 0 if removal.get("status") == "Deleted" or not args.wait else 1

@@ -134,6 +134,30 @@ def test_versions_register_sends_the_version_create_body():
     assert json.loads(out)["version"] == 7
 
 
+def test_delete_endpoint_waits_until_sagemaker_has_deleted_it_then_version_and_model():
+    answers = iter(["Deleting", "Deleting", "Deleted"])
+
+    def removal(request: Request) -> Reply:
+        if request.path == "/v1/models/digits/endpoint":
+            return Reply(202, {"model": "digits", "status": next(answers)})
+        return Reply(204, b"")
+
+    with stub_api(removal) as api:
+        endpoint = maas("delete", "endpoint", "digits", "--wait", *remote(api.url))
+        version = maas("delete", "version", "digits", "3", *remote(api.url))
+        model = maas("delete", "model", "digits", *remote(api.url))
+
+    assert endpoint[0] == 0 and json.loads(endpoint[1])["status"] == "Deleted", endpoint
+    assert version[0] == model[0] == 0
+    assert [(r.method, r.path) for r in api.requests] == [
+        ("DELETE", "/v1/models/digits/endpoint"),
+        ("DELETE", "/v1/models/digits/endpoint"),
+        ("DELETE", "/v1/models/digits/endpoint"),
+        ("DELETE", "/v1/models/digits/versions/3"),
+        ("DELETE", "/v1/models/digits"),
+    ]
+
+
 def test_predict_pins_a_version_and_reads_standard_input():
     with stub_api(routes) as api:
         code, out, err = maas(
