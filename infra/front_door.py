@@ -15,7 +15,7 @@ from infra.client_auth import ClientAuth
 from infra.config import ApiClient
 from infra.nag import skip_checkov
 from maas_contract.errors import GATEWAY_RESPONSE_TEMPLATE
-from maas_contract.routes import Route, binary_media_types
+from maas_contract.routes import BINARY_MEDIA_TYPES, Route
 
 
 class FrontDoor(Construct):
@@ -53,7 +53,7 @@ class FrontDoor(Construct):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # The account's logging role lives in infra/account_settings.py, shared by stages.
             cloud_watch_role=False,
-            binary_media_types=binary_media_types(routes),
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             deploy_options=apigw.StageOptions(
                 stage_name=stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),

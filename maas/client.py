@@ -79,8 +79,10 @@ class Client:
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
+        attempts: int = MAX_ATTEMPTS,
     ) -> requests.Response:
         """One call to any route, e.g. ``call("GET", "/v1/models")``; returns the response.
+        ``attempts=1`` asks once: a readiness check must not wait out a 503's Retry-After.
 
         Raises:
             ApiError: the answer's status is 400 or more (after the retries).
@@ -90,7 +92,7 @@ class Client:
         if method in WRITE_METHODS:
             fixed["Idempotency-Key"] = str(uuid.uuid4())
         fixed.update(headers or {})
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(
                     method,
@@ -102,11 +104,11 @@ class Client:
                     timeout=self.timeout_s,
                 )
             except requests.ConnectionError:
-                if attempt == MAX_ATTEMPTS:
+                if attempt == attempts:
                     raise
                 time.sleep(_backoff(attempt, None))
                 continue
-            if response.status_code in RETRYABLE_STATUS and attempt < MAX_ATTEMPTS:
+            if response.status_code in RETRYABLE_STATUS and attempt < attempts:
                 time.sleep(_backoff(attempt, response.headers.get("Retry-After")))
                 continue
             break
@@ -127,13 +129,25 @@ class Client:
         """Whether the API server is ready (``GET /v2/health/ready``)."""
         return self.call("GET", "/v2/health/ready").json().get("ready") is True
 
-    def model_ready(self, model: str) -> bool:
-        """Whether ``model`` has a live version that answers (``GET /v2/models/{model}/ready``)."""
-        return self.call("GET", f"/v2/models/{_seg(model)}/ready").json().get("ready") is True
+    def server_metadata(self) -> Json:
+        """The server's name, version and protocol extensions (``GET /v2``)."""
+        return self.call("GET", "/v2").json()
 
-    def model_metadata(self, model: str) -> Json:
-        """The model's inputs, outputs and versions (schema ``ModelMetadata``)."""
-        return self.call("GET", f"/v2/models/{_seg(model)}").json()
+    def model_ready(self, model: str, version: int | None = None) -> bool:
+        """Whether ``model`` has a live version that answers, or whether ``version`` is that
+        version (``GET /v2/models/{model}[/versions/{version}]/ready``). Asks once: not ready
+        is an answer (503 ModelNotReady), not a reason to wait."""
+        path = f"/v2/models/{_seg(model)}{_version_scope(version)}/ready"
+        try:
+            return self.call("GET", path, attempts=1).json().get("ready") is True
+        except ApiError as error:
+            if error.status == 503:
+                return False
+            raise
+
+    def model_metadata(self, model: str, version: int | None = None) -> Json:
+        """The model's (or one version's) inputs, outputs and versions (``ModelMetadata``)."""
+        return self.call("GET", f"/v2/models/{_seg(model)}{_version_scope(version)}").json()
 
     def openapi(self) -> Json:
         """The API's own OpenAPI document (``GET /v1/openapi.json``)."""
@@ -285,6 +299,10 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     if retry_after and retry_after.isdigit():
         return min(float(retry_after), MAX_BACKOFF_S)
     return min(0.5 * 2 ** (attempt - 1), MAX_BACKOFF_S)
+
+
+def _version_scope(version: int | None) -> str:
+    return "" if version is None else f"/versions/{int(version)}"
 
 
 def _seg(value: str) -> str:

@@ -29,6 +29,13 @@ ADMIN_SCOPE = "maas/admin"
 KNOWN_SCOPES = (INVOKE_SCOPE, ADMIN_SCOPE)
 HANDLERS_PACKAGE = "handlers"
 
+# The API's binaryMediaTypes: every body passes as bytes (base64 to Lambda and back). Triton's
+# HTTP client sends binary tensors with no Content-Type, which API Gateway reads as
+# application/json, so nothing narrower than */* lets them through intact.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html
+BINARY_MEDIA_TYPES = ("*/*",)
+
 _PARAM = re.compile(r"^\{([^}+]+)(\+?)\}$")
 
 

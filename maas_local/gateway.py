@@ -9,13 +9,14 @@ serves it over HTTP.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 
 from maas_contract import errors
 from maas_contract.errors import GatewayResponse
-from maas_contract.routes import Route, RouteTable
+from maas_contract.routes import BINARY_MEDIA_TYPES, Route, RouteTable
 from maas_local.invoker import (
     DEFAULT_CONCURRENCY,
     FunctionError,
@@ -28,12 +29,18 @@ from maas_local.proxy_event import (
     HttpResponse,
     MalformedProxyResponse,
     build_event,
+    matches_binary,
     parse_proxy_response,
 )
 from maas_local.tokens import InvalidToken, TokenVerifier, authorizer_claims
 from maas_local.usage_plans import UsagePlans, Verdict
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# Lambda's synchronous invocation takes an event of at most 6 MB ("Request must be smaller than
+# 6291456 bytes"): https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html. With every
+# media type binary (`*/*`, for Triton's binary tensors), a body travels base64-encoded in the
+# event, so a body past about 4.7 MB is refused here, by API Gateway, with its 413.
+LAMBDA_EVENT_BYTES = 6_291_456
 INTEGRATION_TIMEOUT_S = 29.0
 # A body sent without a length (chunked): not one of API Gateway's response types, so the
 # DEFAULT_4XX response renders it, as it renders any 4xx without a type of its own.
@@ -56,6 +63,8 @@ class GatewaySettings:
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
     # The execution environments each function may run at once: its reserved concurrency.
     function_concurrency: int = DEFAULT_CONCURRENCY
+    # The API's binaryMediaTypes, as the cloud API is configured (infra.front_door).
+    binary_media_types: tuple[str, ...] = BINARY_MEDIA_TYPES
 
 
 def refusal(kind: GatewayResponse, request_id: str) -> HttpResponse:
@@ -104,8 +113,12 @@ class Gateway:
         if denial is not None:
             return refusal(denial, request_id)
         caller = Caller(claims=claims, api_key=key_value, api_key_id=key_id)
-        event = build_event(request, route, path_params, caller, request_id)
-        return self._integrate(route, event, request_id)
+        binary_types = self.settings.binary_media_types
+        event = build_event(request, route, path_params, caller, request_id, binary_types)
+        if len(json.dumps(event).encode()) > LAMBDA_EVENT_BYTES:
+            return refusal(errors.REQUEST_TOO_LARGE, request_id)
+        binary_answer = matches_binary(request.header("accept"), binary_types)
+        return self._integrate(route, event, request_id, binary_answer)
 
     def _authorize(
         self, route: Route, request: HttpRequest
@@ -137,12 +150,14 @@ class Gateway:
             return None, None, errors.QUOTA_EXCEEDED
         return key.id, key.value, None
 
-    def _integrate(self, route: Route, event: dict, request_id: str) -> HttpResponse:
+    def _integrate(
+        self, route: Route, event: dict, request_id: str, binary_answer: bool
+    ) -> HttpResponse:
         try:
             result = self.invoker.invoke(
                 route.group, event, request_id, self.settings.integration_timeout_s
             )
-            return parse_proxy_response(result)
+            return parse_proxy_response(result, binary_answer)
         except IntegrationTimeout:
             return refusal(errors.INTEGRATION_TIMEOUT, request_id)
         except (FunctionError, MalformedProxyResponse) as error:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from maas_contract.routes import Route
+from maas_contract.routes import BINARY_MEDIA_TYPES, Route
 from maas_local.config import STAGE
 
 ACCOUNT_ID = "123456789012"  # moto's default account, so ARNs agree
 API_ID = "maaslocal0"
-_TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "application/xml")
 _JSON = ("Content-Type", "application/json")
+# What API Gateway takes a request without a Content-Type to be.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html
+DEFAULT_MEDIA_TYPE = "application/json"
 
 
 @dataclass
@@ -48,16 +51,22 @@ class HttpResponse:
         return cls(status, json.dumps(payload).encode(), [_JSON, *headers])
 
 
-def is_binary(content_type: str | None, body: bytes) -> bool:
-    media = (content_type or "").split(";")[0].strip().lower()
-    textual = media.startswith("text/") or media in _TEXT_TYPES or media.endswith("+json")
-    if textual or not media:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
+def _media(header: str | None) -> str:
+    return (header or "").split(",")[0].split(";")[0].strip().lower() or DEFAULT_MEDIA_TYPE
+
+
+def matches_binary(header: str | None, binary_media_types: Iterable[str]) -> bool:
+    """Whether a Content-Type (or an Accept's first type) is one of the API's binaryMediaTypes,
+    where `*` stands for any type or subtype, as API Gateway matches them. An absent header
+    reads as application/json (for Accept too: the documentation names no other default).
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+    """
+    kind, _, sub = _media(header).partition("/")
+    for pattern in binary_media_types:
+        want_kind, _, want_sub = pattern.lower().partition("/")
+        if want_kind in ("*", kind) and want_sub in ("*", sub):
             return True
-        return False
-    return True
+    return False
 
 
 def _single_and_multi(pairs: list[tuple[str, str]]) -> tuple[dict | None, dict | None]:
@@ -81,17 +90,24 @@ class Caller:
 
 
 def build_event(
-    request: HttpRequest, route: Route, path_params: dict[str, str], caller: Caller, request_id: str
+    request: HttpRequest,
+    route: Route,
+    path_params: dict[str, str],
+    caller: Caller,
+    request_id: str,
+    binary_media_types: Iterable[str] = BINARY_MEDIA_TYPES,
 ) -> dict[str, Any]:
+    """The proxy event. A body whose Content-Type is a binary media type reaches the function
+    base64-encoded, any other as UTF-8 text."""
     headers, multi_headers = _single_and_multi(request.headers)
     query, multi_query = _single_and_multi(parse_qsl(request.query, keep_blank_values=True))
-    binary = is_binary(request.header("content-type"), request.body)
+    binary = matches_binary(request.header("content-type"), binary_media_types)
     if not request.body:
         body = None
     elif binary:
         body = base64.b64encode(request.body).decode("ascii")
     else:
-        body = request.body.decode("utf-8")
+        body = request.body.decode("utf-8", errors="replace")
     return {
         "resource": route.path,
         "path": request.path,
@@ -147,13 +163,16 @@ class MalformedProxyResponse(ValueError):
     """The integration returned something API Gateway cannot turn into HTTP (502)."""
 
 
-def parse_proxy_response(result: Any) -> HttpResponse:
+def parse_proxy_response(result: Any, binary: bool = True) -> HttpResponse:
+    """The HTTP answer. A base64 body is decoded only when `binary`: the request's first Accept
+    type is one of the binary media types; otherwise the base64 text goes out as it is."""
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
         raise MalformedProxyResponse("integration response has no integer statusCode")
     body = result.get("body") or ""
     if not isinstance(body, str):
         raise MalformedProxyResponse("integration response body is not a string")
-    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+    decode = binary and result.get("isBase64Encoded")
+    raw = base64.b64decode(body) if decode else body.encode("utf-8")
     headers: list[tuple[str, str]] = []
     multi = result.get("multiValueHeaders") or {}
     for name, values in multi.items():

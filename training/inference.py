@@ -5,7 +5,8 @@ also holds the maas_training package, which does the work (maas_training.serving
 
 Requests: application/json ({"instances": [...]} or an Open Inference Protocol v2
 {"inputs": [...]}), application/x-npy, and text/plain for text models (one text per line).
-Responses are JSON: {"predictions": [...]}, or OIP v2 {"outputs": [...]} for an OIP request.
+Responses are JSON: {"predictions": [...]}, or OIP v2 {"outputs": [...]} for an OIP request;
+for Accept: application/x-npy, one .npy record array with a field per output.
 Bad input raises a ValueError subclass (maas_training.protocol) that says what was expected.
 
 Every answer says which model version gave it. The SageMaker Model's container environment
@@ -65,10 +66,19 @@ def predict_fn(input_data: protocol.Request, model: LoadedModel) -> protocol.Pre
     return predict(model, input_data)
 
 
-def output_fn(prediction: protocol.Prediction, accept: str, context: Any = None) -> str:
+def output_fn(prediction: protocol.Prediction, accept: str, context: Any = None) -> bytes | str:
+    """JSON, or .npy for Accept: application/x-npy. The inference toolkit sends the Accept
+    type as the response's Content-Type (its default for */* and no Accept is JSON)."""
     if context is not None:
         report_version(context)
+    if protocol.media_type(accept) == protocol.NPY_TYPE:
+        return protocol.encode_npy(prediction)
     return protocol.encode(prediction, accept)
+
+
+def answer_type(accept: str) -> str:
+    npy = protocol.media_type(accept) == protocol.NPY_TYPE
+    return protocol.NPY_TYPE if npy else DEFAULT_TYPE
 
 
 def custom_attributes(caller: str | None, version: str) -> str:
@@ -96,7 +106,7 @@ def report_version(context: Any, idx: int = 0) -> None:
     context.set_response_header(idx, CUSTOM_ATTRIBUTES_HEADER, custom_attributes(caller, version))
 
 
-def handle(data: list[dict[str, Any]] | None, context: Any) -> list[str] | None:
+def handle(data: list[dict[str, Any]] | None, context: Any) -> list[bytes | str] | None:
     """TorchServe's entry point: one call per batch, one answer per request, in order.
 
     `data` holds one `{"body": bytearray}` per request (None at load time); the request's
@@ -114,8 +124,8 @@ def handle(data: list[dict[str, Any]] | None, context: Any) -> list[str] | None:
     return _serve(_loaded[model_dir], data, context)
 
 
-def _serve(model: LoadedModel, data: list[dict[str, Any]], context: Any) -> list[str]:
-    answers = [""] * len(data)
+def _serve(model: LoadedModel, data: list[dict[str, Any]], context: Any) -> list[bytes | str]:
+    answers: list[bytes | str] = [""] * len(data)
     headers = [_headers(context, i) for i in range(len(data))]
     decoded: dict[int, protocol.Request] = {}
     for i, row in enumerate(data):
@@ -137,8 +147,9 @@ def _serve(model: LoadedModel, data: list[dict[str, Any]], context: Any) -> list
             prediction = dataclasses.replace(
                 outcome.value, protocol=decoded[i].protocol, oip_id=decoded[i].oip_id
             )
-            answers[i] = output_fn(prediction, headers[i].get("accept") or DEFAULT_TYPE)
-            context.set_response_content_type(i, DEFAULT_TYPE)
+            accept = headers[i].get("accept") or DEFAULT_TYPE
+            answers[i] = output_fn(prediction, accept)
+            context.set_response_content_type(i, answer_type(accept))
             report_version(context, i)
         except Exception as exc:
             answers[i] = _failure(context, i, exc)

@@ -119,6 +119,46 @@ def _raw_predict_body(operation: dict[str, Any]) -> None:
     )
 
 
+INFER_PATHS = ("/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer")
+
+
+def _infer_body(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """The infer routes read their own body (JSON, or JSON then raw tensor bytes): declared
+    here, with the InferenceRequest schema, and not as a JSON-only body, which would make API
+    Gateway's validator refuse Triton's binary requests."""
+    from handlers.predict.schemas import InferenceRequest
+
+    generated = InferenceRequest.model_json_schema(ref_template=_SCHEMA_REF + "{model}")
+    for name, schema in generated.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas.setdefault("InferenceRequest", generated)
+    request = {"$ref": _SCHEMA_REF + "InferenceRequest"}
+    operation["requestBody"] = {
+        "required": True,
+        "description": (
+            "An Open Inference Protocol v2 inference request. Without a Content-Type it is read "
+            "as JSON. Under Triton's binary tensor data extension, the JSON header (its length in "
+            "the Inference-Header-Content-Length header) is followed by the raw tensor bytes."
+        ),
+        "content": {
+            "application/json": {"schema": request},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "examples": {"bytes": {"summary": examples.BINARY["application/octet-stream"]}},
+            },
+        },
+    }
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "Inference-Header-Content-Length",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "binary tensor extension: the length of the JSON before the tensors",
+        }
+    )
+
+
 def _idempotency_header(operation: dict[str, Any]) -> None:
     operation.setdefault("parameters", []).append(
         {
@@ -184,6 +224,8 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             operation["operationId"] = OPERATION_IDS.get((path, method), operation["operationId"])
             if path == RAW_PREDICT:
                 _raw_predict_body(operation)
+            if path in INFER_PATHS and method == "post":
+                _infer_body(operation, schemas)
             if (path, method) in IDEMPOTENT_OPERATIONS:
                 _idempotency_header(operation)
             responses = operation["responses"]

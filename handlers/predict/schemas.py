@@ -40,11 +40,14 @@ class PredictResponse(BaseModel):
 
 
 class InferTensor(BaseModel):
+    """An input or output tensor. Its values are in `data`, or, under Triton's binary tensor
+    data extension, `parameters.binary_data_size` bytes after the JSON."""
+
     name: str = Field(min_length=1, max_length=128)
     shape: list[Annotated[int, Field(ge=0)]]
     datatype: str = Field(pattern=r"^(BOOL|U?INT(8|16|32|64)|FP(16|32|64)|BYTES)$")
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None
 
 
 class RequestedOutput(BaseModel):
@@ -61,11 +64,19 @@ class InferenceRequest(BaseModel):
 
 
 class InferenceResponse(BaseModel):
+    """Sent without its unset fields: the protocol leaves out what it has no value for."""
+
     model_name: str
     model_version: str | None = None
     id: str
     parameters: dict[str, Any] | None = None
-    outputs: list[dict[str, Any]]
+    outputs: list[InferTensor]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
 
 
 class MetadataTensor(BaseModel):

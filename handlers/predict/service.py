@@ -1,5 +1,5 @@
-"""Predictions: one call to sagemaker-runtime:InvokeEndpoint, what its failures mean over HTTP,
-and the Open Inference Protocol's model metadata and readiness.
+"""Predictions: one call to sagemaker-runtime:InvokeEndpoint, and what its failures mean over
+HTTP (the Open Inference Protocol's metadata and readiness are in `metadata`).
 
 Every version of a model runs under the one variant name, so no TargetVariant can pick a
 version. The model server says which version answered (`maas-version=N` in the response's
@@ -20,25 +20,23 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from pydantic import ValidationError
 
 from handlers.predict.schemas import (
     Answer,
     InferenceRequest,
     InferenceResponse,
-    MetadataTensor,
-    ModelMetadata,
-    ModelReadiness,
+    InferTensor,
     PredictResponse,
 )
 from handlers.registry import service as registry
-from handlers.registry.schemas import TensorSpec
+from handlers.registry.schemas import InputSchema
 from handlers.shared import aws, registry_table
 from handlers.shared.errors import (
     ApiError,
     aws_error_code,
     aws_error_message,
     conflict,
-    from_control_plane,
     not_found,
     unavailable,
 )
@@ -216,48 +214,64 @@ def predict(
     )
 
 
+def _schema(model: str, version: int | None) -> InputSchema:
+    """The registered tensors of the version that will answer: the pinned one, else the live
+    one; none while no version is live (then no call can be served anyway)."""
+    item = cached_model(model) or {}
+    shown = version or item.get("live_version")
+    if shown is None:
+        return InputSchema()
+    return registry.get_version(model, int(shown)).input_schema
+
+
+def _refuse_unknown_tensors(model: str, request: InferenceRequest, schema: InputSchema) -> None:
+    """Names the registered schema does not know are refused, before the model is called; a
+    schema that names no inputs (or outputs) leaves the model to judge them."""
+    for kind, names, known in (
+        ("input", [t.name for t in request.inputs], [t.name for t in schema.inputs]),
+        ("output", [t.name for t in request.outputs or []], [t.name for t in schema.outputs]),
+    ):
+        unknown = [name for name in names if known and name not in known]
+        if unknown:
+            raise ApiError(
+                400,
+                "ValidationError",
+                f"model {model} has no {kind} {unknown[0]}; its {kind}s are {', '.join(known)}",
+            )
+
+
+def _requested(model: str, request: InferenceRequest, outputs: list[InferTensor]) -> list:
+    """The outputs the request names, in its order; all of them when it names none."""
+    if not request.outputs:
+        return outputs
+    by_name = {tensor.name: tensor for tensor in outputs}
+    missing = [o.name for o in request.outputs if o.name not in by_name]
+    if missing:
+        raise ApiError(400, "ValidationError", f"model {model} has no output {missing[0]}")
+    return [by_name[o.name] for o in request.outputs]
+
+
 def infer(
-    model: str, request: InferenceRequest, body: bytes, version: int | None, request_id: str
+    model: str, request: InferenceRequest, version: int | None, request_id: str
 ) -> InferenceResponse:
-    """OIP inference: the request goes to the model as sent, and its outputs come back."""
+    """OIP inference: the request's tensors go to the model as JSON, and the outputs it asked
+    for come back."""
+    endpoint_for(model, version)  # a pin that cannot be served is refused first
+    _refuse_unknown_tensors(model, request, _schema(model, version))
+    body = request.model_dump_json(exclude_none=True).encode()
     answer = invoke(model, body, "application/json", version=version)
     reply = decoded(answer)
     if not isinstance(reply, dict) or not isinstance(reply.get("outputs"), list):
         raise ApiError(502, "ModelError", "the model did not answer with OIP outputs")
+    try:
+        outputs = [InferTensor.model_validate(tensor) for tensor in reply["outputs"]]
+    except ValidationError as exc:
+        raise ApiError(
+            502, "ModelError", f"the model's outputs are not OIP tensors: {exc}"
+        ) from exc
     return InferenceResponse(
         model_name=model,
         model_version=str(answer.version) if answer.version else None,
         id=request.id or request_id,
-        parameters=reply.get("parameters"),
-        outputs=reply["outputs"],
+        outputs=_requested(model, request, outputs),
     )
-
-
-def metadata(model: str) -> ModelMetadata:
-    """OIP metadata: the live version's (else the latest's) registered input schema."""
-    item = registry.get_model(model)
-    shown = registry.get_version(model, int(item.live_version or item.latest_version))
-    return ModelMetadata(
-        name=model,
-        versions=[str(item.live_version)] if item.live_version else [],
-        inputs=[_tensor(spec) for spec in shown.input_schema.inputs],
-        outputs=[_tensor(spec) for spec in shown.input_schema.outputs],
-    )
-
-
-def _tensor(spec: TensorSpec) -> MetadataTensor:
-    return MetadataTensor(name=spec.name, datatype=spec.datatype, shape=spec.shape)
-
-
-def readiness(model: str) -> ModelReadiness:
-    """Ready while a fleet of the model's endpoint serves; 503 otherwise."""
-    item = registry.get_model(model)
-    try:
-        status = aws.sagemaker().describe_endpoint(EndpointName=item.endpoint_name)
-    except ClientError as exc:
-        if aws_error_code(exc) != "ValidationException":
-            raise from_control_plane(exc) from exc
-        status = {"EndpointStatus": "NotCreated"}
-    if status.get("EndpointStatus") not in SERVING:
-        raise unavailable(f"model {model} is not ready", "ModelNotReady", retry_after=30)
-    return ModelReadiness(name=model, ready=True)

@@ -75,8 +75,11 @@ def _templates() -> list[tuple[str, re.Pattern[str]]]:
 def _every_call(client: maas.Client) -> None:
     client.live()
     client.ready()
+    client.server_metadata()
     client.model_ready("m")
+    client.model_ready("m", 1)
     client.model_metadata("m")
+    client.model_metadata("m", 1)
     client.openapi()
     client.predict("m", [[1]])
     client.infer("m", {"inputs": []})

@@ -80,13 +80,6 @@ def test_the_committed_document_is_valid_openapi():
     validate(json.loads((ROOT / "openapi.json").read_text()))
 
 
-# Routes whose ids the table holds before the routes land (they are being added meanwhile).
-PENDING_ROUTES = {
-    ("/v2/models/{model}/versions/{version}", "get"),
-    ("/v2/models/{model}/versions/{version}/ready", "get"),
-}
-
-
 def _bodies(doc: dict) -> list[tuple[str, str, str, dict]]:
     """(operation, where, media type, media type object) of every request and response body."""
     found = []
@@ -109,14 +102,13 @@ def test_every_operation_has_its_id_from_the_table():
         assert operation["operationId"] == document.OPERATION_IDS[(path, method)]
 
 
-def test_operation_ids_are_unique_and_every_entry_names_a_route_or_a_pending_one():
-    """Stale entries fail, except routes known to be on their way (PENDING_ROUTES): routes land
-    at different times, and an id waiting for its route is never emitted."""
+def test_operation_ids_are_unique_and_every_entry_names_a_route():
+    """A stale entry (its route gone) fails too."""
     routes = {(path, method) for path, method, _ in _operations(document.openapi_document())}
     ids = list(document.OPERATION_IDS.values())
 
     assert len(ids) == len(set(ids))
-    assert set(document.OPERATION_IDS) - routes <= PENDING_ROUTES
+    assert set(document.OPERATION_IDS) == routes
     assert document.OPERATION_IDS[("/v2/models/{model}/infer", "post")] == "modelInfer"
     assert document.OPERATION_IDS[("/v1/models/{model}/versions", "get")] == "listModelVersions"
 

@@ -60,7 +60,7 @@ def answered_by(version, extra=""):
 
 
 def oip_event(version):
-    request = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
+    request = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
     return api_event(
         "POST",
         "/v2/models/{model}/versions/{version}/infer",

@@ -494,10 +494,12 @@ def test_outputs_give_clients_what_they_need(template, assembly, stage):
     assert any(k.startswith("ApiKeyId") for k in outputs)
 
 
-def test_npy_bodies_pass_as_binary_and_only_json_only_bodies_get_a_gateway_model(template):
-    template.has_resource_properties(
-        "AWS::ApiGateway::RestApi", {"BinaryMediaTypes": ["application/x-npy"]}
-    )
+def test_every_body_passes_as_binary_and_only_json_only_bodies_get_a_gateway_model(template):
+    """*/* includes all content types, and a request without a Content-Type (Triton's client
+    sends binary tensors so) is read as application/json.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-passthrough-behaviors.html"""
+    template.has_resource_properties("AWS::ApiGateway::RestApi", {"BinaryMediaTypes": ["*/*"]})
     methods = template.find_resources("AWS::ApiGateway::Method")
     with_model = {
         m["Properties"]["HttpMethod"]

@@ -213,19 +213,23 @@ def test_key_over_its_rate_gets_429_too_many_requests(running_gateway):
     assert responses[-1].json()["error"] == "Too Many Requests"
 
 
-def test_payload_at_the_limit_passes_and_one_byte_more_gets_413(running_gateway):
+def test_bodies_past_api_gateways_10_mb_or_lambdas_6_mb_event_get_413(running_gateway):
+    """API Gateway takes bodies of up to 10 MB; Lambda's synchronous Invoke takes an event of at
+    most 6 MB (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html), and a binary body
+    travels base64-encoded in it, so about 4.7 MB is the most that reaches a handler."""
     gw = running_gateway
     headers = _headers(gw) | {"Content-Type": "application/octet-stream"}
-    at_limit = requests.post(
-        f"{gw.url}/v1/size", data=b"\0" * MAX_PAYLOAD_BYTES, headers=headers, timeout=TIMEOUT
-    )
-    assert at_limit.status_code == 200
-    assert at_limit.json() == {"bytes": MAX_PAYLOAD_BYTES}
-    over = requests.post(
-        f"{gw.url}/v1/size", data=b"\0" * (MAX_PAYLOAD_BYTES + 1), headers=headers, timeout=TIMEOUT
-    )
-    assert _refused_as(over, errors.REQUEST_TOO_LARGE)
-    assert over.json()["code"] == "REQUEST_TOO_LARGE"
+
+    def post(size: int) -> requests.Response:
+        body = b"\0" * size
+        return requests.post(f"{gw.url}/v1/size", data=body, headers=headers, timeout=TIMEOUT)
+
+    fits = post(4_500_000)  # 6.0 MB in base64, with the event around it: under 6,291,456
+    assert fits.status_code == 200 and fits.json() == {"bytes": 4_500_000}
+    for size in (4_800_000, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES + 1):
+        over = post(size)
+        assert _refused_as(over, errors.REQUEST_TOO_LARGE), size
+        assert over.json()["code"] == "REQUEST_TOO_LARGE"
 
 
 def test_a_chunked_body_gets_411_and_the_connection_closes(running_gateway):

@@ -114,6 +114,14 @@ def valid_request(stack, world, method: str, path: str) -> tuple[str, dict, set[
         assert started.status_code == 201, started.text
         fill["{job_id}"] = started.json()["id"]
         expected = {202}
+    elif method == "DELETE" and path.startswith("/v1/models/{model}"):
+        # Deletes take a model of their own, never the digits model the other cells use.
+        doomed = f"{MODEL}-del-{uuid.uuid4().hex[:6]}"
+        register_stub(stack, doomed)
+        register_stub(stack, doomed)
+        fill["{model}"] = doomed
+        fill["{version}"] = "1"  # neither live nor kept for a rollback
+        expected = {202} if path.endswith("/endpoint") else {204}
     elif method == "POST":  # predict and OIP infer
         kwargs["json"] = (
             {"instances": [[0.0] * 64]}
@@ -201,6 +209,6 @@ def test_a_valid_caller_with_the_least_scope_gets_through(stack, world, method, 
     if method == "POST" and path == "/v1/training-jobs":
         job = response.json()["id"]
         assert stack.call("DELETE", f"/v1/training-jobs/{job}").status_code == 202
-    if method == "DELETE":
+    if method == "DELETE" and path.startswith("/v1/training-jobs/"):
         wait_for(lambda: stack.call("GET", concrete).json()["status"] != "InProgress", 60)
     tally("auth matrix cells")
