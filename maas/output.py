@@ -29,12 +29,17 @@ def emit(args: argparse.Namespace, payload: Any, as_table: Callable[[], str] | N
     if wanted == "json":
         print(json.dumps(payload, indent=2, sort_keys=True))
     elif as_table is not None:
-        print(as_table())
+        text = as_table()
+        if text:  # an empty list prints nothing, as `ls` of an empty folder
+            print(text)
     else:
         print(pairs(payload))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Aligned columns under their headers; "" when there are no rows."""
+    if not rows:
+        return ""
     cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]

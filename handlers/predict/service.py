@@ -36,6 +36,7 @@ from handlers.shared.errors import (
     ApiError,
     aws_error_code,
     aws_error_message,
+    bad_request,
     conflict,
     not_found,
     unavailable,
@@ -44,6 +45,9 @@ from handlers.shared.observability import model_metrics, tracer
 from maas_contract.sagemaker import parse_version_attribute
 
 NOT_LIVE = "VersionNotLive"
+# InvokeEndpoint's CustomAttributes: at most 1024 characters, pattern \p{ASCII}*.
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
+CUSTOM_ATTRIBUTES_MAX = 1024
 # Endpoint statuses in which a fleet still serves: an update, maintenance and a rollback keep
 # the old fleet answering, and after a failed rollback the endpoint is "in service with a mix
 # of the old and new endpoint configurations".
@@ -160,6 +164,11 @@ def invoke(
         "Accept": accept,
     }
     if custom_attributes:
+        if len(custom_attributes) > CUSTOM_ATTRIBUTES_MAX or not custom_attributes.isascii():
+            raise bad_request(
+                f"X-Amzn-SageMaker-Custom-Attributes takes at most {CUSTOM_ATTRIBUTES_MAX} "
+                "ASCII characters"
+            )
         params["CustomAttributes"] = custom_attributes
     try:
         reply = _call(params, model)

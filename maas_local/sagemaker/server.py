@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
-from maas_local.sagemaker import event_publisher, protocol, runtime, s3io
+from maas_local.sagemaker import event_publisher, protocol, rules, runtime, s3io
 from maas_local.sagemaker.capture import Observed
 from maas_local.sagemaker.control_plane import Context, ControlPlane
 from maas_local.sagemaker.protocol import AwsError
@@ -228,6 +228,12 @@ class RequestHandler(LocalRequestHandler):
                 protocol.check(params, operation.input_shape)
             except AwsError as err:
                 raise AwsError("ValidationError", err.message, 400) from err
+            # Lengths and patterns too (CustomAttributes: at most 1024 ASCII characters).
+            constrained = rules.constraint_errors(
+                {k: v for k, v in params.items() if k != "Body"}, operation.input_shape
+            )
+            if constrained is not None:
+                raise AwsError("ValidationError", constrained.message, 400)
             forwarded = {
                 "Content-Type": params.get("ContentType", "application/octet-stream"),
                 "Accept": params.get("Accept", "*/*"),

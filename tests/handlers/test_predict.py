@@ -207,6 +207,21 @@ def test_an_unsupported_content_type_is_a_415(demo, runtime_stub, lambda_context
     assert runtime_stub.calls == 0
 
 
+@pytest.mark.parametrize("attributes", ["a" * 1025, "caf\u00e9"])
+def test_custom_attributes_past_sagemakers_limit_are_a_400_before_the_model_is_called(
+    demo, runtime_stub, lambda_context, attributes
+):
+    """CustomAttributes: at most 1024 characters of \\p{ASCII}
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html)."""
+    event = predict_event(headers={"X-Amzn-SageMaker-Custom-Attributes": attributes})
+
+    reply = call(predict, event, lambda_context)
+
+    assert reply.status == 400
+    assert "1024 ASCII characters" in error_of(reply).message
+    assert runtime_stub.calls == 0
+
+
 def test_a_body_of_exactly_the_limit_is_accepted(demo, runtime_stub, lambda_context):
     reply = call(
         predict,

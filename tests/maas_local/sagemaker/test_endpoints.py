@@ -235,3 +235,16 @@ def test_a_model_server_answers_only_the_emulator_that_started_it(emulator, sm, 
     assert post({"X-Maas-Worker-Token": "0" * 32}) == 403
     assert invoke(runtime, name, CLUSTER_ROWS)["json"]["predictions"] == [0, 1, 2]
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_custom_attributes_past_1024_characters_are_refused_as_sagemaker_refuses_them(
+    runtime, two_variants
+):
+    """botocore checks no maximum; SageMaker does: CustomAttributes is at most 1024 characters
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html)."""
+    with pytest.raises(ClientError) as refused:
+        invoke(runtime, two_variants, CLUSTER_ROWS, CustomAttributes="a" * 1025)
+
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert "less than or equal to 1024" in refused.value.response["Error"]["Message"]
+    assert invoke(runtime, two_variants, CLUSTER_ROWS, CustomAttributes="a" * 1024)
