@@ -16,7 +16,7 @@ router = Router()
     "/v1/openapi.json", tags=["meta"], security=INVOKE, summary="This API's OpenAPI document"
 )
 def openapi() -> dict[str, Any]:
-    return service.openapi_document()
+    return service.served_document()
 
 
 app = resolver(router)

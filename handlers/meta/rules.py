@@ -4,6 +4,7 @@ the services) and dict-key patterns pydantic enforces but does not close the sch
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from handlers.shared.idempotency import _KEY_PATTERN, RECORD_TTL_S
@@ -20,9 +21,12 @@ IDEMPOTENCY = (
     "a retry while the first call is still running (409 IdempotencyKeyInProgress)."
 )
 RAW_PREDICT_BODY = (
-    f"Sent to the model as is, at most {MAX_BODY_BYTES:,} bytes (SageMaker's InvokeEndpoint "
-    "limit). A JSON body nested deeper than Python's parser can read is refused (400). The "
-    "digits model (image-cnn) takes {'instances': [...]} of (1, 8, 8) images: 64 features each."
+    "Sent to the model as is. Every body reaches the function base64-encoded in Lambda's 6 MB "
+    "event (every media type is binary, for Triton's binary tensors), so past about 4.7 MB API "
+    f"Gateway answers 413; the handler's own limit is {MAX_BODY_BYTES:,} bytes (SageMaker's "
+    "InvokeEndpoint limit). A JSON body nested deeper than Python's parser can read is "
+    "refused (400). The digits model (image-cnn) takes {'instances': [...]} of (1, 8, 8) "
+    "images: 64 features each."
 )
 FINITE = (
     f"Finite, and 0 or between {NUMBER_MAGNITUDE_MIN:.0e} and {NUMBER_MAGNITUDE_MAX:.0e} in "
@@ -49,6 +53,22 @@ _DESCRIPTIONS = {
     ("VersionCreate", "artifact_uri"): ARTIFACT,
 }
 _NO_PARENT_PATHS = {"not": {"pattern": r"\.\."}}
+
+
+def for_stage(schemas: dict[str, Any], artifact_bucket: str, data_bucket: str) -> None:
+    """The bucket rules as patterns, for the document one stage serves: its own buckets are
+    known there, so a request the schema accepts is one the stage accepts."""
+    artifact = schemas.get("VersionCreate", {}).get("properties", {}).get("artifact_uri")
+    if artifact is not None:
+        artifact["pattern"] = rf"^s3://{re.escape(artifact_bucket)}/[^\s]+\.tar\.gz$"
+    datasets = schemas.get("Datasets", {}).get("properties", {})
+    data = rf"^s3://{re.escape(data_bucket)}/[^\s]*$"
+    if "train" in datasets:
+        datasets["train"]["pattern"] = data
+    validation = datasets.get("validation", {})
+    for option in validation.get("anyOf", []):
+        if option.get("type") == "string":
+            option["pattern"] = data
 
 
 def declare(schemas: dict[str, Any]) -> None:

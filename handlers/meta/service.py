@@ -5,6 +5,7 @@ body on every error status. `python -m handlers.api > openapi.json` writes the c
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 from functools import cache
@@ -236,6 +237,17 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
                 responses[status] = error_response(status)
             _add_examples(path, operation)
     return document
+
+
+def served_document() -> dict[str, Any]:
+    """The document as a stage serves it: the committed one, with the stage's own buckets in
+    the artifact and dataset patterns."""
+    from maas_contract.settings import HandlerSettings
+
+    settings = HandlerSettings.from_env()
+    served = copy.deepcopy(openapi_document())
+    rules.for_stage(served["components"]["schemas"], settings.artifact_bucket, settings.data_bucket)
+    return served
 
 
 @cache

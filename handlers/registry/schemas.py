@@ -46,7 +46,7 @@ class InputSchema(Strict):
 class VersionCreate(Strict):
     artifact_uri: str = Field(
         pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+\.tar\.gz$",
-        description="model.tar.gz in the artifact bucket",
+        description="the model's model.tar.gz",
     )
     recipe: Recipe
     version: Version | None = Field(default=None, description="Omit to take the next number")

@@ -20,7 +20,7 @@ from typing import Any
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from handlers.shared.errors import aws_error_code, bad_request
+from handlers.shared.errors import aws_error_code, not_found
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -98,11 +98,14 @@ def decode_token(token: str | None, expected: dict[str, str]) -> dict[str, Any] 
     """A page token back to a key, refusing one that points outside the listed collection."""
     if not token:
         return None
+    # A token of the declared form that this listing never issued names no page of it: a 404,
+    # as for any identifier the API does not know (a schema-valid request is never a 400).
+    unknown = "next_token names no page of this listing; list again without it"
     try:
         plain = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, binascii.Error) as exc:
-        raise bad_request("next_token is not a token this API issued") from exc
+        raise not_found(unknown) from exc
     valid = isinstance(plain, dict) and all(isinstance(v, str) for v in plain.values())
     if not valid or any(plain.get(k) != v for k, v in expected.items()):
-        raise bad_request("next_token is not a token this API issued")
+        raise not_found(unknown)
     return {k: {"S": v} for k, v in plain.items()}

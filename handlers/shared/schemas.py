@@ -43,7 +43,14 @@ Integer = Annotated[int, Field(ge=-INTEGER_MAX, le=INTEGER_MAX)]
 # Path and query parameters.
 ModelNamePath = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="model name")]
 Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
-Token = Annotated[str | None, Query(max_length=2048, description="next_token of the last page")]
+Token = Annotated[
+    str | None,
+    Query(
+        max_length=2048,
+        pattern=r"^[A-Za-z0-9_-]+={0,2}$",
+        description="next_token of the last page (404 when this listing never issued it)",
+    ),
+]
 
 
 class Strict(BaseModel):

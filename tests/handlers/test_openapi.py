@@ -66,11 +66,32 @@ def test_model_names_in_the_document_follow_the_contracts_rule():
     assert body_pattern["pattern"] == MODEL_NAME_PATTERN
 
 
-def test_the_meta_route_serves_the_generated_document(aws_backend, lambda_context):
+def test_the_meta_route_serves_the_document_with_the_stages_own_buckets(
+    aws_backend, lambda_context
+):
+    """The served document names this stage's buckets in its patterns, so a request that its
+    schema accepts is one the stage accepts (the committed one cannot know them)."""
+    import re
+
     reply = call(meta, api_event("GET", "/v1/openapi.json"), lambda_context)
 
     assert reply.status == 200
-    assert reply.body == json.loads(document.render())
+    committed = json.loads(document.render())
+    schemas = reply.body["components"]["schemas"]
+    artifact = schemas["VersionCreate"]["properties"]["artifact_uri"]["pattern"]
+    train = schemas["Datasets"]["properties"]["train"]["pattern"]
+    assert re.fullmatch(artifact, "s3://maas-test-artifacts/models/x/model.tar.gz")
+    assert not re.fullmatch(artifact, "s3://someone-else/models/x/model.tar.gz")
+    assert re.fullmatch(train, "s3://maas-test-data/digits/train/")
+    assert not re.fullmatch(train, "s3://maas-test-artifacts/digits/train/")
+    for patterned in (
+        ("VersionCreate", "artifact_uri"),
+        ("Datasets", "train"),
+        ("Datasets", "validation"),
+    ):
+        committed["components"]["schemas"][patterned[0]]["properties"][patterned[1]] = None
+        schemas[patterned[0]]["properties"][patterned[1]] = None
+    assert reply.body == committed  # nothing else differs
 
 
 def test_the_committed_document_is_valid_openapi():

@@ -112,19 +112,27 @@ def test_models_are_paginated_with_an_opaque_token(aws_backend, lambda_context):
     assert [m["name"] for m in second.body["items"]] == ["gamma"]
 
 
-def test_a_forged_page_token_is_a_400(aws_backend, lambda_context):
-    reply = call(
+def test_a_forged_page_token_is_a_404_and_a_malformed_one_a_400(aws_backend, lambda_context):
+    """A token of the declared form names a page that may not exist (state: 404); one that
+    breaks the declared pattern is a bad request."""
+    forged = call(
         registry,
         api_event("GET", "/v1/models", query={"next_token": "bm90LWpzb24"}),
         lambda_context,
     )
+    malformed = call(
+        registry,
+        api_event("GET", "/v1/models", query={"next_token": "not a token!"}),
+        lambda_context,
+    )
 
-    assert reply.status == 400
-    assert reply.body == {
-        "error": "next_token is not a token this API issued",
-        "code": "ValidationError",
+    assert forged.status == 404
+    assert forged.body == {
+        "error": "next_token names no page of this listing; list again without it",
+        "code": "NotFound",
         "request_id": REQUEST_ID,
     }
+    assert malformed.status == 400
 
 
 def test_an_unknown_model_is_a_404(aws_backend, lambda_context):
