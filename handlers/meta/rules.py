@@ -55,9 +55,14 @@ _DESCRIPTIONS = {
 _NO_PARENT_PATHS = {"not": {"pattern": r"\.\."}}
 
 
-def for_stage(schemas: dict[str, Any], artifact_bucket: str, data_bucket: str) -> None:
-    """The bucket rules as patterns, for the document one stage serves: its own buckets are
-    known there, so a request the schema accepts is one the stage accepts."""
+def for_stage(
+    schemas: dict[str, Any], artifact_bucket: str, data_bucket: str, metrics: list[str]
+) -> None:
+    """The stage's own rules, for the document it serves: its buckets as patterns and the
+    metrics its jobs report as an enum, so a request the schema accepts is one it accepts."""
+    threshold = schemas.get("MetricThreshold", {}).get("properties", {}).get("metric")
+    if threshold is not None:
+        threshold["enum"] = sorted(metrics)
     artifact = schemas.get("VersionCreate", {}).get("properties", {}).get("artifact_uri")
     if artifact is not None:
         artifact["pattern"] = rf"^s3://{re.escape(artifact_bucket)}/[^\s]+\.tar\.gz$"

@@ -246,7 +246,9 @@ def served_document() -> dict[str, Any]:
 
     settings = HandlerSettings.from_env()
     served = copy.deepcopy(openapi_document())
-    rules.for_stage(served["components"]["schemas"], settings.artifact_bucket, settings.data_bucket)
+    metrics = [d["Name"] for d in settings.metric_definitions]
+    schemas = served["components"]["schemas"]
+    rules.for_stage(schemas, settings.artifact_bucket, settings.data_bucket, metrics)
     return served
 
 

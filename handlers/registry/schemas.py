@@ -25,7 +25,10 @@ Datatype = Literal[
 ]
 
 
-INT64_MAX = 2**63 - 1  # the Open Inference Protocol's shape is int64
+# The Open Inference Protocol's shape is int64, but a JSON number past 2**53 is not exact in
+# the clients that read this document (JavaScript, schemathesis): the bound is the largest
+# integer JSON carries exactly.
+SHAPE_MAX = 2**53 - 1
 
 
 class TensorSpec(Strict):
@@ -33,7 +36,7 @@ class TensorSpec(Strict):
 
     name: Name
     datatype: Datatype
-    shape: list[Annotated[int, Field(ge=-1, le=INT64_MAX)]] = Field(
+    shape: list[Annotated[int, Field(ge=-1, le=SHAPE_MAX)]] = Field(
         max_length=32, description="-1 marks a variable dimension"
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import botocore.session
 from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from handlers.deployments.schemas import DeploymentSpec
@@ -18,11 +19,22 @@ from handlers.shared.schemas import (
     Recipe,
     Strict,
 )
+from maas_contract.sagemaker import is_gpu
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
 # SageMaker's CreateTrainingJob takes at most 100 hyperparameters, each value at most 2,500
 # characters (botocore's model of HyperParameters); the route adds up to seven of its own.
 HYPERPARAMETER_VALUE_MAX = 2500
+# The GPU instance types CreateTrainingJob takes (botocore's TrainingInstanceType enum), declared
+# so that a type the document allows is one the route and SageMaker accept.
+GPU_TRAINING_INSTANCE_TYPES = tuple(
+    t
+    for t in botocore.session.get_session()
+    .get_service_model("sagemaker")
+    .shape_for("TrainingInstanceType")
+    .enum
+    if t.startswith("ml.") and is_gpu(t)
+)
 
 
 def _whole_integer(value: object) -> object:
@@ -83,6 +95,7 @@ class TrainingJobCreate(Strict):
     instance_type: str | None = Field(
         default=None,
         description="a GPU training instance; default: the stage's training_instance_type",
+        json_schema_extra={"enum": [*GPU_TRAINING_INSTANCE_TYPES, None]},
     )
     instance_count: int = Field(default=1, ge=1, le=16)
     volume_size_gb: int = Field(default=50, ge=1, le=1024)
@@ -95,6 +108,13 @@ class TrainingJobCreate(Strict):
     auto_deploy: bool = False
     deployment: DeploymentSpec | None = None
     input_schema: InputSchema = Field(default_factory=InputSchema)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _gpu_training_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in GPU_TRAINING_INSTANCE_TYPES:
+            raise ValueError(f"{value} is not a GPU instance type that SageMaker trains on")
+        return value
 
     @field_validator("hyperparameters")
     @classmethod

@@ -84,7 +84,11 @@ def test_the_meta_route_serves_the_document_with_the_stages_own_buckets(
     assert not re.fullmatch(artifact, "s3://someone-else/models/x/model.tar.gz")
     assert re.fullmatch(train, "s3://maas-test-data/digits/train/")
     assert not re.fullmatch(train, "s3://maas-test-artifacts/digits/train/")
+    assert schemas["MetricThreshold"]["properties"]["metric"]["enum"] == sorted(
+        d["Name"] for d in json.loads((ROOT / "training" / "metric_definitions.json").read_text())
+    )
     for patterned in (
+        ("MetricThreshold", "metric"),
         ("VersionCreate", "artifact_uri"),
         ("Datasets", "train"),
         ("Datasets", "validation"),
