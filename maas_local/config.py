@@ -126,17 +126,35 @@ class StackPaths:
 
 
 def write_private_json(path: Path, payload: Any) -> None:
-    """Atomically write JSON readable by the owner only (it may hold keys)."""
+    """Write JSON readable by the owner only (it may hold keys), as `write_durably` does."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    write_durably(path, json.dumps(payload, indent=2, sort_keys=True).encode())
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """`data` at `path`, whole or not at all, readable by the owner only, and on disk before
+    this returns: the file is fsync'd before the rename and its folder after, so neither a
+    `kill -9` nor a power cut leaves a half-written file or loses an acknowledged one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Makes a rename or a new file in `folder` survive a crash."""
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def read_json(path: Path) -> Any | None:

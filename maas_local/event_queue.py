@@ -34,7 +34,7 @@ from botocore.config import Config
 from maas_contract.errors import error_body
 from maas_contract.events import HANDLED_DETAIL_TYPES, SOURCE
 from maas_local.aws_resources import local_client
-from maas_local.moto_state import write_atomically
+from maas_local.config import write_durably
 from maas_local.proxy_event import HttpResponse
 
 log = logging.getLogger("maas_local.event_queue")
@@ -200,7 +200,7 @@ class EventReceiver:
             self._sequence += 1
             name = f"{time.time_ns():020d}-{self._sequence:06d}.json"
         path = self._spool / name
-        write_atomically(path, json.dumps(event).encode())
+        write_durably(path, json.dumps(event).encode())
         return path
 
     def _accepts(self, presented: str) -> bool:

@@ -41,6 +41,8 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives import serialization
 
+from maas_local.config import fsync_folder, write_durably
+
 log = logging.getLogger("maas_local.moto_state")
 
 BLOB_MIN_BYTES = 64 * 1024
@@ -137,7 +139,7 @@ class _Pickler(pickle.Pickler):
         digest = hashlib.sha256(obj).hexdigest()
         path = self.blobs / digest
         if not path.exists():
-            write_atomically(path, obj)
+            write_durably(path, obj)
         return digest
 
     def _reduce_key(self, key: Any) -> tuple:
@@ -181,24 +183,6 @@ class _Unpickler(pickle.Unpickler):
         return (self.blobs / pid).read_bytes()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def copy_chunks(source: IO[bytes], sinks: Iterable[Any], length: int | None = None) -> int:
     """Copies `length` bytes (or all) from `source` to each sink (a file's write, a hash's
     update), through one reused buffer; returns how many bytes came."""
@@ -236,7 +220,7 @@ def write_blob(blobs: Path, source: IO[bytes]) -> str:
         tmp.unlink()
     else:
         os.replace(tmp, path)
-        _fsync_folder(blobs)
+        fsync_folder(blobs)
     return digest.hexdigest()
 
 
@@ -486,7 +470,7 @@ class MotoState:
         for name in names:
             buffer = io.BytesIO()
             _Pickler(buffer, self.blobs).dump(dict(_backend(name)))
-            write_atomically(self.folder / f"{name}.pkl", buffer.getvalue())
+            write_durably(self.folder / f"{name}.pkl", buffer.getvalue())
 
 
 def changed_services(method: str, headers: dict[str, str], query: str) -> list[str]:

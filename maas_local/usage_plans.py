@@ -13,10 +13,7 @@ are not kept: a restarted gateway starts with full buckets, as after an idle sec
 from __future__ import annotations
 
 import hmac
-import json
-import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -176,7 +173,7 @@ class UsagePlans:
     def _keep_count(self, key_id: str, meter: _Meter, path: Path) -> None:
         self._counters[key_id] = meter.counter()
         try:
-            _write_durably(path, self._counters)
+            write_private_json(path, self._counters)
         except OSError:
             # Not on disk, so not let through: the caller gets no answer rather than one a
             # restarted gateway would not have counted.
@@ -188,23 +185,3 @@ class UsagePlans:
 def load_usage_plans(keys_dir: Path) -> UsagePlans:
     """The gateway's usage plans: the stack's keys, with their quota counters kept beside them."""
     return UsagePlans(load_api_keys(keys_dir), counters_file=keys_dir / QUOTA_COUNTERS_FILE)
-
-
-def _write_durably(path: Path, payload: Any) -> None:
-    """write_private_json, and on disk before it returns: fsync the file before the rename and
-    the folder after it, so neither a kill -9 nor a power cut loses an acknowledged count."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)

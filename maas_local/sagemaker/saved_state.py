@@ -3,7 +3,7 @@ alone, it knows its models, endpoint configs, endpoints and training jobs again,
 endpoint that was serving, and closes what was in flight with a reason.
 
 The records (what Describe* answers, tags included) are written to `<root>/control-plane.pkl`
-after every change, whole or not at all (maas_local.moto_state.write_atomically), before the
+after every change, whole or not at all (maas_local.config.write_durably), before the
 change is announced as an event. At start they are read back:
 
 - an endpoint that was `InService` or `Creating` is brought up again from its config, through
@@ -32,7 +32,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from maas_local.moto_state import write_atomically
+from maas_local.config import write_durably
 from maas_local.sagemaker.endpoints import Endpoint
 from maas_local.sagemaker.protocol import now
 from maas_local.sagemaker.training_jobs import Job, spot_deadline
@@ -67,7 +67,7 @@ class SavedState:
             else:
                 log.error("could not copy the records to save them")
                 return
-            write_atomically(self.path, pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL))
+            write_durably(self.path, pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _snapshot(self) -> dict[str, Any]:
         control = self.control
