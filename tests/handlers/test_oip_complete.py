@@ -112,19 +112,19 @@ def test_an_unknown_tensor_name_is_a_400_before_the_model_is_called(
     assert demo.calls == 0
 
 
+def binary_image_header() -> bytes:
+    """The JSON of a request whose one input, a 2x2 FP32 image, follows as 16 raw bytes."""
+    image = {
+        "name": "image",
+        "datatype": "FP32",
+        "shape": [2, 2],
+        "parameters": {"binary_data_size": 16},
+    }
+    return json.dumps({"inputs": [image]}).encode()
+
+
 def test_binary_input_tensors_reach_the_model_as_their_values(demo, lambda_context):
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "datatype": "FP32",
-                    "shape": [2, 2],
-                    "parameters": {"binary_data_size": 16},
-                }
-            ]
-        }
-    ).encode()
+    header = binary_image_header()
     body = header + np.array([1, 2, 3, 4], dtype="<f4").tobytes()
     event = infer_event(
         body, headers={"Inference-Header-Content-Length": str(len(header))}, content_type=None
@@ -171,18 +171,7 @@ def test_binary_data_output_sends_every_output_as_bytes(demo, lambda_context):
     ids=["short", "long"],
 )
 def test_binary_inputs_of_the_wrong_size_are_a_400(demo, lambda_context, tail, problem):
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "datatype": "FP32",
-                    "shape": [2, 2],
-                    "parameters": {"binary_data_size": 16},
-                }
-            ]
-        }
-    ).encode()
+    header = binary_image_header()
     event = infer_event(
         header + tail, headers={"Inference-Header-Content-Length": str(len(header))}
     )
