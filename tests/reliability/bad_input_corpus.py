@@ -171,7 +171,8 @@ CORPUS: list[BadInput] = [
     BadInput("versions: APPLICATION/JSON is JSON", "POST", VERSIONS,
              _version(metrics={"accuracy": 1e200}), 400, ("metrics",),
              content_type="APPLICATION/JSON"),
-    # Numbers the registry (DynamoDB: 38 digits, 1e-130..1e125) cannot hold.
+    # Numbers the registry (DynamoDB: 38 digits, 1e-130..1e125) cannot hold:
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
     BadInput("versions: metric of 1e200", "POST", VERSIONS, _version(metrics={"a": 1e200}), 400,
              ("metrics", "1e125")),
     BadInput("versions: metric of 1e-200", "POST", VERSIONS, _version(metrics={"a": 1e-200}),
