@@ -15,7 +15,6 @@ from aws_cdk import aws_sns as sns
 from infra.artifact_store import ArtifactStore
 from infra.nag import (
     acknowledge_iam5,
-    bucket_objects_finding,
     grant_action_findings,
     scoped_arn_finding,
 )
@@ -163,17 +162,28 @@ def grant_route_permissions(
 
 
 def _grant_pinning(function: lambda_.Function, store: ArtifactStore) -> dict[str, str]:
-    """Reads any artifact (HeadObject answers 404 for a missing key only with ListBucket),
-    writes only under pinned/, and deletes only its own staging copies. KMS comes with the
-    grants, as SSE-KMS needs (Decrypt to read, GenerateDataKey to write)."""
+    """Reads model archives (to copy them; HeadObject answers 404 for a missing key only with
+    ListBucket) and models' signature files, and nothing else of the bucket; writes only
+    under pinned/, and deletes only its own staging copies. KMS comes with the grants, as
+    SSE-KMS needs (Decrypt to read, GenerateDataKey to write)."""
     bucket = store.artifacts
-    bucket.grant_read(function)
+    signatures = f"*/{artifacts.SIGNATURE_FILE}"
+    bucket.grant_read(function, f"*{artifacts.ARCHIVE_SUFFIX}")
+    bucket.grant_read(function, signatures)
     bucket.grant_put(function, f"{artifacts.PROTECTED_PREFIX}*")
     bucket.grant_delete(function, f"{artifacts.STAGING_PREFIX}*")
     logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
     return {
         **grant_action_findings(),
-        **bucket_objects_finding(bucket, "model artifact"),
+        f"Resource::<{logical_id}.Arn>/*{artifacts.ARCHIVE_SUFFIX}": (
+            "Model archives anywhere in the artifact bucket: registration copies the one a "
+            "caller names (CopyObject needs GetObject on its source); the function never "
+            "downloads one."
+        ),
+        f"Resource::<{logical_id}.Arn>/{signatures}": (
+            "Models' signature files (a few KiB of JSON beside each model.tar.gz, or in a "
+            "job's checkpoint folder): the one object registration reads."
+        ),
         f"Resource::<{logical_id}.Arn>/{artifacts.PROTECTED_PREFIX}*": (
             "The registry's own pinned/ prefix, where each artifact is copied under its SHA-256."
         ),

@@ -23,8 +23,22 @@ CODE_ARCHIVE = "sourcedir.tar.gz"
 COPY_MAX_BYTES = 5 * 2**30
 
 
+# Every model artifact is a gzipped tar (VersionCreate.artifact_uri's pattern).
+ARCHIVE_SUFFIX = ".tar.gz"
+# A model's signature (inputs, outputs, label names) travels as a small JSON file beside its
+# model.tar.gz, so that registration can read it without opening the archive.
+SIGNATURE_FILE = "signature.json"
+SIGNATURE_MAX_BYTES = 64 * 1024
+
+
 def pinned_key(sha256_hex: str) -> str:
     return f"{PINNED_PREFIX}{sha256_hex}/model.tar.gz"
+
+
+def signature_key(artifact_key: str) -> str:
+    """Where the signature of the artifact at `artifact_key` is: beside it."""
+    folder = artifact_key.rpartition("/")[0]
+    return f"{folder}/{SIGNATURE_FILE}" if folder else SIGNATURE_FILE
 
 
 def refusal(key: str) -> str | None:

@@ -5,6 +5,12 @@
 Hyperparameters come from argv and SM_HPS (argv wins); channels from SM_CHANNEL_TRAIN and
 SM_CHANNEL_VALIDATION; outputs go to SM_MODEL_DIR and SM_OUTPUT_DATA_DIR. Under torchrun
 (WORLD_SIZE > 1) it trains with DistributedDataParallel and rank 0 alone writes.
+
+Outputs: the model folder (weights, config.json, signature.json, history.json, code/);
+metrics.json and history.json (each epoch's metrics) in the output data folder; and, with a
+checkpoint folder, signature.json and history.json there too, because SageMaker uploads that
+folder to the job's CheckpointConfig.S3Uri, where the registry reads the signature without
+opening model.tar.gz.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import cast
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from maas_training import signature
 from maas_training.artifacts import write_model_dir
 from maas_training.checkpoint import load_checkpoint, save_checkpoint
 from maas_training.data import epoch_batches
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("latent-dim", type=int, default=8, help="autoencoder: embedding size")
     add("ae-kind", choices=("dense", "conv"), default="dense", help="autoencoder: layer kind")
     add("anomaly-class", default=None, help="autoencoder: label kept out of training, scored")
+    add("label-names", default=None, help="classifiers: a,b,...: a name per label, in order")
     add("threads", type=int, default=0, help="CPU threads (0: torch default; 1 for tiny models)")
     add("precision", choices=("auto", "bf16", "fp32"), default="auto", help="auto: bf16 on CUDA")
     add("compile", type=as_bool, nargs="?", const=True, default=False, help="use torch.compile")
@@ -191,8 +199,15 @@ def stepping_module(rt: Runtime, args: argparse.Namespace, raw: torch.nn.Module)
     return model
 
 
-def fit(rt: Runtime, args: argparse.Namespace, recipe: Recipe, data: Prepared) -> dict:
-    """The epoch loop with checkpoint and resume; returns the last epoch's metrics."""
+def fit(
+    rt: Runtime,
+    args: argparse.Namespace,
+    recipe: Recipe,
+    data: Prepared,
+    history: list[dict[str, float]],
+) -> dict:
+    """The epoch loop with checkpoint and resume; returns the last epoch's metrics and
+    appends each epoch's (epoch, train_loss, val_...) to `history`."""
     task = recipe.task
     raw = data.model.to(rt.device)
     steps = args.epochs * len(
@@ -207,6 +222,7 @@ def fit(rt: Runtime, args: argparse.Namespace, recipe: Recipe, data: Prepared) -
         optimizer=optimizer,
         scheduler=scheduler,
         fingerprint=fingerprint,
+        history=history,
     )
     if start:
         rt.log(f"resumed from {args.checkpoint_dir} after epoch {start}")
@@ -220,6 +236,7 @@ def fit(rt: Runtime, args: argparse.Namespace, recipe: Recipe, data: Prepared) -
             **task.validate(raw, data.val, 4 * args.batch_size, rt.device, rt.autocast),
         }
         rt.log(format_line({"epoch": epoch + 1}, metrics))
+        history.append({"epoch": epoch + 1, **metrics})
         if rt.is_writer and args.checkpoint_dir:
             save_checkpoint(
                 args.checkpoint_dir,
@@ -228,7 +245,9 @@ def fit(rt: Runtime, args: argparse.Namespace, recipe: Recipe, data: Prepared) -
                 scheduler=scheduler,
                 epochs_done=epoch + 1,
                 fingerprint=fingerprint,
+                history=history,
             )
+            _write_json(Path(args.checkpoint_dir) / HISTORY_FILE, history)
         rt.barrier()
         if args.stop_after_epoch and epoch + 1 >= args.stop_after_epoch and epoch + 1 < args.epochs:
             rt.log(f"stopping after epoch {epoch + 1} as --stop-after-epoch asks")
@@ -238,7 +257,23 @@ def fit(rt: Runtime, args: argparse.Namespace, recipe: Recipe, data: Prepared) -
     return metrics
 
 
-def save_outputs(rt: Runtime, args: argparse.Namespace, data: Prepared, metrics: dict) -> None:
+HISTORY_FILE = "history.json"
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2))
+    os.replace(tmp, path)  # a checkpoint upload mid-write sees the old file or the new one
+
+
+def save_outputs(
+    rt: Runtime,
+    args: argparse.Namespace,
+    data: Prepared,
+    metrics: dict,
+    history: list[dict[str, float]],
+) -> None:
     if not rt.is_writer:
         return
     named = sagemaker_names(metrics)
@@ -250,9 +285,15 @@ def save_outputs(rt: Runtime, args: argparse.Namespace, data: Prepared, metrics:
         data.text_encoder,
         named,
     )
+    _write_json(Path(args.model_dir) / HISTORY_FILE, history)
     out = Path(args.output_data_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(named, indent=2))
+    _write_json(out / HISTORY_FILE, history)
+    if args.checkpoint_dir:  # last: the registry reads it once the job has completed
+        signature.write(
+            args.checkpoint_dir, json.loads((Path(args.model_dir) / "config.json").read_text())
+        )
     rt.log(f"wrote model to {args.model_dir} and metrics to {out / 'metrics.json'}")
 
 
@@ -268,9 +309,10 @@ def main(argv: list[str] | None = None) -> dict:
             f"recipe={args.recipe} train_rows={len(data.train)} val_rows={len(data.val)} "
             f"device={rt.device} world_size={rt.world} bf16={rt.bf16}"
         )
-        metrics = fit(rt, args, recipe, data)
+        history: list[dict[str, float]] = []
+        metrics = fit(rt, args, recipe, data, history)
         if "stopped_after_epoch" not in metrics:
-            save_outputs(rt, args, data, metrics)
+            save_outputs(rt, args, data, metrics, history)
         rt.barrier()
         return metrics
     finally:

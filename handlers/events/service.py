@@ -24,6 +24,7 @@ from handlers.registry.schemas import ModelOut
 from handlers.shared import autoscaling, aws, registry_table
 from handlers.shared.errors import ApiError
 from handlers.shared.observability import logger
+from maas_contract import artifacts as contract_artifacts
 from maas_contract import names
 from maas_contract.events import TRAINING_JOB_TERMINAL
 from maas_contract.settings import HandlerSettings
@@ -46,6 +47,14 @@ def _end_job(job_id: str, attrs: dict[str, Any]) -> bool:
     return registry_table.end_job(job_id, attrs, TRAINING_JOB_TERMINAL)
 
 
+def _signature_uri(described: dict[str, Any]) -> str | None:
+    """train.py writes the model's signature into its checkpoint folder, which SageMaker
+    uploads to CheckpointConfig.S3Uri (network isolation or not), so the registry reads it
+    there instead of opening model.tar.gz."""
+    folder = (described.get("CheckpointConfig") or {}).get("S3Uri")
+    return f"{folder.rstrip('/')}/{contract_artifacts.SIGNATURE_FILE}" if folder else None
+
+
 def _register(job: dict[str, Any], described: dict[str, Any], metrics: dict[str, float]) -> None:
     """The job's model becomes a new version, and the job Completed, in one transaction."""
     artifact = (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
@@ -57,7 +66,7 @@ def _register(job: dict[str, Any], described: dict[str, Any], metrics: dict[str,
         "training_job": job["id"],
     }
     try:
-        version_attrs = registry.pinned(version_attrs)
+        version_attrs = registry.pinned(version_attrs, _signature_uri(described))
     except ApiError as exc:
         if exc.status >= 500:
             raise  # EventBridge delivers the event again

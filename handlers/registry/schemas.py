@@ -42,8 +42,17 @@ class TensorSpec(Strict):
 
 
 class InputSchema(Strict):
+    """A model's signature: the tensors it takes and answers, and the names of its labels in
+    class order. Training writes it as signature.json beside model.tar.gz; registration reads
+    that file when the request names no inputs or outputs of its own."""
+
     inputs: list[TensorSpec] = Field(default_factory=list, max_length=32)
     outputs: list[TensorSpec] = Field(default_factory=list, max_length=32)
+    labels: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="the label a prediction names for each class, in class order",
+    )
 
 
 class VersionCreate(Strict):

@@ -7,9 +7,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from handlers.registry.schemas import ModelOut, ModelPage, VersionCreate, VersionOut, VersionPage
+from pydantic import ValidationError
+
+from handlers.registry.schemas import (
+    InputSchema,
+    ModelOut,
+    ModelPage,
+    VersionCreate,
+    VersionOut,
+    VersionPage,
+)
 from handlers.shared import artifacts, registry_lifecycle, registry_table
 from handlers.shared.errors import ApiError, bad_request, conflict, not_found
+from maas_contract import artifacts as contract_artifacts
 from maas_contract.names import VERSION_MAX, endpoint_name
 from maas_contract.settings import HandlerSettings
 
@@ -62,11 +72,35 @@ def register_version(model: str, spec: VersionCreate) -> VersionOut:
     return register(model, settings.resource_prefix, pinned(attrs), spec.version)
 
 
-def pinned(attrs: dict[str, Any]) -> dict[str, Any]:
+def pinned(attrs: dict[str, Any], signature_uri: str | None = None) -> dict[str, Any]:
     """A version's attributes with its artifact copied to its content-addressed key: the key
-    every deployment of it reads, which nothing rewrites."""
+    every deployment of it reads, which nothing rewrites.
+
+    The model's signature (signature.json) is read from `signature_uri`, else from beside the
+    artifact, and copied beside the pinned artifact. It gives the version its input schema
+    and label names, unless the caller named inputs or outputs of its own.
+    """
     pin = artifacts.pin(attrs["artifact_uri"])
-    return {**attrs, "pinned_uri": pin.uri, "artifact_sha256": pin.sha256}
+    attrs = {**attrs, "pinned_uri": pin.uri, "artifact_sha256": pin.sha256}
+    if not signature_uri:
+        bucket, key = artifacts.split(attrs["artifact_uri"])
+        signature_uri = f"s3://{bucket}/{contract_artifacts.signature_key(key)}"
+    found = artifacts.signature(signature_uri)
+    if found is None:
+        return attrs
+    try:
+        schema = InputSchema.model_validate(found)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise bad_request(
+            f"{signature_uri} is not a model signature: {where}: {first['msg']}"
+        ) from None
+    artifacts.pin_signature(signature_uri, pin)
+    given = InputSchema.model_validate(attrs.get("input_schema") or {})
+    if not (given.inputs or given.outputs):
+        attrs["input_schema"] = schema.model_dump(mode="json")
+    return attrs
 
 
 def register(

@@ -12,12 +12,17 @@ Calls and permissions (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyO
 HeadObject is s3:GetObject (a missing key answers 404 only with s3:ListBucket on the bucket,
 else 403); CopyObject is s3:GetObject on the source and s3:PutObject on the destination, and
 with SSE-KMS kms:Decrypt and kms:GenerateDataKey on the bucket's key.
+
+A model's signature (maas_contract.artifacts.SIGNATURE_FILE) is the one object the registry
+reads: `signature(uri)` gets it (a few KiB at most), and `pin_signature` copies it beside the
+pinned model.tar.gz.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -119,3 +124,47 @@ def _forget(bucket: str, key: str) -> None:
         aws.s3().delete_object(Bucket=bucket, Key=key)
     except ClientError:
         pass  # the bucket's lifecycle rule expires what is left (infra/artifact_store.py)
+
+
+def signature(uri: str) -> dict[str, Any] | None:
+    """The JSON object at `uri` (a signature file), or None when there is none.
+
+    Raises:
+        ApiError: 400 when it is larger than a signature can be, or not a JSON object.
+    """
+    bucket, key = split(uri)
+    head = _head(bucket, key)
+    if head is None:
+        return None
+    if int(head.get("ContentLength", 0)) > artifacts.SIGNATURE_MAX_BYTES:
+        raise bad_request(
+            f"{uri} is {head['ContentLength']} bytes; a model's signature is at most "
+            f"{artifacts.SIGNATURE_MAX_BYTES}"
+        )
+    try:
+        body = aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if aws_error_code(exc) in _MISSING:
+            return None
+        raise
+    try:
+        found = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        found = None
+    if not isinstance(found, dict):
+        raise bad_request(f"{uri} is not a JSON object with inputs, outputs and labels")
+    return found
+
+
+def pin_signature(uri: str, pinned: Pinned) -> str:
+    """Copies the signature at `uri` beside the pinned model.tar.gz; answers its new URI."""
+    source_bucket, source_key = split(uri)
+    bucket, pinned_key = split(pinned.uri)
+    final = artifacts.signature_key(pinned_key)
+    if (source_bucket, source_key) != (bucket, final):
+        aws.s3().copy_object(
+            Bucket=bucket,
+            Key=final,
+            CopySource={"Bucket": source_bucket, "Key": source_key},
+        )
+    return f"s3://{bucket}/{final}"

@@ -58,6 +58,12 @@ def test_model_metadata_and_readiness(client, stack, digits_model, pinned):
 
     assert metadata["name"] == DIGITS
     assert metadata["versions"] == [str(digits_model[0])]
+    # The job asked for no input_schema: this is the signature train.py wrote.
+    assert metadata["inputs"] == [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8]}]
+    assert metadata["outputs"] == [
+        {"name": "label", "datatype": "INT64", "shape": [-1]},
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+    ]
     assert client.is_model_ready(DIGITS, version, headers=headers)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from maas_training import signature
 from maas_training.recipes import Recipe, recipe_named
 from maas_training.text import HFTokenizer, WordVocab
 from maas_training.weights import load_model as load_weights
@@ -67,7 +68,8 @@ def write_model_dir(
     text_encoder: WordVocab | HFTokenizer | None = None,
     metrics: dict[str, float] | None = None,
 ) -> Path:
-    """Weights (safetensors), config.json, tokenizer files and code/: a deployable folder."""
+    """Weights (safetensors), config.json, signature.json, tokenizer files and code/: a
+    deployable folder."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     save_model(
@@ -81,6 +83,7 @@ def write_model_dir(
         "metrics": metrics or {},
     }
     (model_dir / "config.json").write_text(json.dumps(full, indent=2, default=str))
+    signature.write(model_dir, full)
     if text_encoder is not None:
         target = model_dir / config["input"]["tokenizer"]
         text_encoder.save(target)
@@ -89,7 +92,8 @@ def write_model_dir(
 
 
 def package(model_dir: str | Path, out: str | Path, onnx: str = "none") -> Path:
-    """Writes model.tar.gz in SageMaker's layout: model files at the root, code/ beside them.
+    """Writes model.tar.gz in SageMaker's layout: model files at the root, code/ beside them,
+    and the model's signature.json beside the archive, where registration looks for it.
 
     onnx: none | fp32 | int8 | both: which ONNX files (already exported) to include.
     """
@@ -111,4 +115,5 @@ def package(model_dir: str | Path, out: str | Path, onnx: str = "none") -> Path:
             if path.is_dir() or rel.name in skip or "__pycache__" in rel.parts or path == out:
                 continue
             tar.add(path, arcname=str(rel), recursive=False)
+    signature.write(out.parent, config)
     return out

@@ -2,7 +2,8 @@
 
 Resuming is exact because nothing random carries over between epochs: each epoch reseeds the
 RNGs and shuffles from (seed, epoch). The checkpoint therefore holds the model, optimizer and
-scheduler states and the number of finished epochs, and nothing else is needed.
+scheduler states and the number of finished epochs, and nothing else is needed; it also keeps
+the metrics of those epochs, so that a resumed run's history starts at epoch 1.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ class CheckpointMismatchError(RuntimeError):
 
 
 def save_checkpoint(
-    directory: str | Path, *, model, optimizer, scheduler, epochs_done: int, fingerprint: dict
+    directory: str | Path,
+    *,
+    model,
+    optimizer,
+    scheduler,
+    epochs_done: int,
+    fingerprint: dict,
+    history: list[dict[str, float]] | None = None,
 ) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -30,6 +38,7 @@ def save_checkpoint(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "history": list(history or []),
     }
     final = directory / CHECKPOINT_FILE
     tmp = directory / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp"
@@ -39,9 +48,16 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    directory: str | Path | None, *, model, optimizer, scheduler, fingerprint: dict
+    directory: str | Path | None,
+    *,
+    model,
+    optimizer,
+    scheduler,
+    fingerprint: dict,
+    history: list[dict[str, float]] | None = None,
 ) -> int:
-    """Restores states from the directory's checkpoint; returns the epochs it had finished."""
+    """Restores states from the directory's checkpoint; returns the epochs it had finished.
+    `history`, when given, receives the metrics of those epochs."""
     if not directory:
         return 0
     path = Path(directory) / CHECKPOINT_FILE
@@ -61,4 +77,6 @@ def load_checkpoint(
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if history is not None:
+        history[:] = state.get("history", [])
     return int(state["epochs_done"])

@@ -97,4 +97,21 @@ def prepare(recipe: Recipe, args: argparse.Namespace) -> Prepared:
     if len(p.train) == 0 or len(p.val) == 0:
         raise DataError(f"need training and validation rows, got {len(p.train)} and {len(p.val)}")
     p.config = {"recipe": recipe.name, "model_config": model_config_dict(p.model), **p.config}
+    names = getattr(args, "label_names", None)
+    if names:
+        p.config["label_names"] = _label_names(names, p.config.get("labels") or [])
     return p
+
+
+def _label_names(given: str, labels: list) -> list[str]:
+    """`--label-names negative,positive`: a name for each class, in class order (the labels
+    sorted, numbers in numeric order), which predictions and the signature then carry."""
+    names = [n.strip() for n in given.split(",")]
+    if not labels:
+        raise DataError("--label-names needs a classifier: this recipe predicts no labels")
+    if len(names) != len(labels) or not all(names) or len(set(names)) != len(names):
+        raise DataError(
+            f"--label-names must give {len(labels)} distinct names, one for each label "
+            f"({', '.join(map(str, labels))} in that order); got {given!r}"
+        )
+    return names

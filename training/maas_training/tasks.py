@@ -90,8 +90,9 @@ class Classification:
 
     def predictions(self, outputs: list[np.ndarray], config: dict[str, Any]) -> dict[str, Any]:
         probs = _softmax(outputs[0].astype(np.float64)).astype(np.float32)
+        names = config.get("label_names") or config["labels"]  # names given at training time
         return {
-            "label": [config["labels"][i] for i in probs.argmax(axis=1)],
+            "label": [names[i] for i in probs.argmax(axis=1)],
             "probabilities": probs,
         }
 
