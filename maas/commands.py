@@ -287,28 +287,30 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
     return commands[args.command](api, args)
 
 
+TRAIN_DEFAULT_EPOCHS = 10  # training/train.py's --epochs default, for a job started without one
+
+
+def total_epochs(hyperparameters: dict[str, Any]) -> int | None:
+    """How many epochs a job with these hyperparameters runs (None: not a count we can read)."""
+    epochs = hyperparameters.get("epochs", TRAIN_DEFAULT_EPOCHS)
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+
+
 def _train(api: Client, args: argparse.Namespace) -> int:
-    job = api.start_training(training_spec(args, api.credentials.local))
+    spec = training_spec(args, api.credentials.local)
+    job = api.start_training(spec)
     if not args.wait:
         emit(args, job)
         return 0
-    started = time.monotonic()
-    try:
-        for update in api.watch_training(job["id"]):
-            print(describe_job(update, started), flush=True)
-            job = update
-    except KeyboardInterrupt:
-        print(
-            f"\nthe job goes on; `maas jobs follow {job['id']}` picks it up again",
-            file=sys.stderr,
-        )
+    home = commands_jobs.stack_home(args)
+    ended = commands_jobs.follow(api, job["id"], home, total_epochs(spec["hyperparameters"]))
+    if ended is None:
         return 130
-    print(commands_jobs.final_words(job), flush=True)
-    if job["status"] != "Completed":
+    if ended["status"] != "Completed":
         return 1
     if not args.deploy:
         return 0
-    return _follow_auto_deployment(api, job)
+    return _follow_auto_deployment(api, ended)
 
 
 def _follow_auto_deployment(api: Client, job: dict[str, Any], wait_s: float = 120.0) -> int:
@@ -326,9 +328,19 @@ def _follow_auto_deployment(api: Client, job: dict[str, Any], wait_s: float = 12
     if not job.get("deployment_id"):
         print(job.get("outcome"), flush=True)
         return 1
+    model, deployment_id = job["model"], job["deployment_id"]
+    print(f"waiting for deployment {deployment_id} of {model} ...", flush=True)
     deployment: dict[str, Any] = {}
-    for deployment in api.watch_deployment(job["model"], job["deployment_id"]):
-        print(f"deployment {deployment['id']} {deployment['status']}", flush=True)
+    try:
+        for deployment in api.watch_deployment(model, deployment_id):
+            print(f"deployment {deployment['id']} {deployment['status']}", flush=True)
+    except KeyboardInterrupt:
+        print(
+            f"\nthe deployment goes on; `maas deployments watch {model} {deployment_id}` "
+            "picks it up again",
+            file=sys.stderr,
+        )
+        return 130
     return 0 if deployment.get("status") == "Succeeded" else 1
 
 

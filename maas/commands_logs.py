@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
     )
     ended: Callable[[], bool] | None = None
     if args.command == "jobs":
-        source = _job_source(api, api.training_job(args.id), home)  # unknown: the API's 404
+        source = job_source(api, api.training_job(args.id), home)  # unknown: the API's 404
         ended = partial(_job_ended, api, args.id)
     else:
         source = _endpoint_source(api, api.model(args.model)["endpoint_name"], args.since, home)
@@ -107,7 +107,9 @@ def _job_ended(api: Client, job_id: str) -> bool:
     return api.training_job(job_id).get("status") in TRAINING_JOB_TERMINAL
 
 
-def _job_source(api: Client, job: dict[str, Any], home: Path | None) -> LogFiles | LogEvents:
+def job_source(api: Client, job: dict[str, Any], home: Path | None) -> LogFiles | LogEvents:
+    """Where the job's lines are: the emulator's file locally, CloudWatch Logs in the cloud
+    (whose client raises what `read_errors` names when boto3 finds no region)."""
     name = job["id"]
     if api.credentials.local:
         path = _stack_paths(home).training_job_log(name)
@@ -121,6 +123,16 @@ def _job_source(api: Client, job: dict[str, Any], home: Path | None) -> LogFiles
         start_ms=0,
         label=lambda stream: stream.removeprefix(prefix) if several else "",
     )
+
+
+def read_errors(local: bool) -> tuple[type[Exception], ...]:
+    """What opening or reading a log may raise that means only "not readable from here": a
+    file's OSError locally; in the cloud botocore's (no credentials or region, access denied)."""
+    if local:
+        return (OSError,)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (OSError, BotoCoreError, ClientError)
 
 
 def _endpoint_source(

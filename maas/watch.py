@@ -1,4 +1,5 @@
-"""Following a job or a deployment: poll until it ends, yielding what is worth a line."""
+"""Following a job or a deployment: poll until it ends, yielding what is worth a line (or, for
+a job, with the lines its log took in meanwhile)."""
 
 from __future__ import annotations
 
@@ -41,4 +42,25 @@ def watch(
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"still {current.get('status')} after {timeout_s:.0f}s")
+        time.sleep(interval_s)
+
+
+def watch_with_lines(
+    fetch: Callable[[], Json],
+    read: Callable[[bool], list[str]],
+    terminal: frozenset[str],
+    interval_s: float,
+    settle_s: float,
+) -> Iterator[tuple[Json, list[str]]]:
+    """Every `interval_s` seconds: the item, with the lines `read(False)` gave since. Once its
+    status is terminal, `settle_s` later (a log may still be taking in its last lines): the
+    item with the rest, a last line not yet ended too (`read(True)`). It waits as long as the
+    item runs: a training job may take hours, and Ctrl-C is how a person stops following."""
+    while True:
+        current = fetch()
+        if current.get("status") in terminal:
+            time.sleep(settle_s)
+            yield current, read(True)
+            return
+        yield current, read(False)
         time.sleep(interval_s)

@@ -28,7 +28,10 @@ DEPLOYMENT = {"id": "d-1", "model": "digits", "version": 2, "status": "Succeeded
 
 
 def maas(*argv: str, stdin: str | None = None, home: Path | None = None) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAAS_")}
+    """`maas ARGV` in its own process. No AWS settings of the developer's leak in: without a
+    region boto3 refuses at once, so a job's log in "the cloud" (CloudWatch) is never called."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAAS_", "AWS_"))}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     if home is not None:
         env["MAAS_HOME"] = str(home)
     done = subprocess.run(
@@ -86,13 +89,28 @@ def test_models_follows_every_page_and_prints_a_table_or_json():
 def test_jobs_list_show_and_follow():
     with stub_api(routes) as api:
         listed = maas("jobs", "list", *remote(api.url))
-        shown = maas("jobs", "show", "maas-digits-1", *remote(api.url))
+        shown = maas("jobs", "show", "maas-digits-1", *remote(api.url), "-o", "json")
+        as_pairs = maas("jobs", "show", "maas-digits-1", *remote(api.url))
         followed = maas("jobs", "follow", "maas-digits-1", *remote(api.url))
 
     assert listed[0] == 0 and "maas-digits-1" in listed[1] and "Completed" in listed[1]
     assert json.loads(shown[1])["registered_version"] == 3
+    assert as_pairs[0] == 0 and "registered_version  3" in as_pairs[1]  # the default: pairs
     assert followed[0] == 0
     assert "job maas-digits-1 completed; registered as version 3 of digits" in followed[1]
+
+
+def test_a_job_whose_log_cannot_be_read_is_shown_with_sagemakers_metrics_instead():
+    # given: a stage whose job logs (CloudWatch) this machine cannot read: no AWS region
+    with stub_api(routes) as api:
+        shown = maas("jobs", "show", "maas-digits-1", *remote(api.url), "-o", "json")
+        followed = maas("jobs", "follow", "maas-digits-1", *remote(api.url))
+
+    assert shown[0] == 0 and json.loads(shown[1])["history"] == []
+    assert "cannot read the job's log, so no epochs from it" in shown[2]
+    assert followed[0] == 0
+    assert "validation:accuracy=0.97" in followed[1]  # SageMaker's latest, as the API gives it
+    assert followed[2].count("cannot read the job's log") == 1
 
 
 def test_jobs_stop_deletes_the_job():
