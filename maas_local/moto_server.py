@@ -22,7 +22,9 @@ whole state (and a reset) under `/moto-api/`. Here, in front of moto's WSGI appl
   signature at all is refused here, as AWS refuses it ("MissingAuthenticationToken", 403, in
   the common errors of AWS's APIs, https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html;
   S3 answers an anonymous request for a private bucket with "AccessDenied", 403,
-  https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+  https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html);
+- a presigned S3 URL (query-string auth) signed with that key passes once its signature and
+  expiry are checked (`maas_local.presigned`), as S3 lets anyone holding one in.
 
 And it keeps large uploads out of memory. A PutObject or UploadPart body past moto's key buffer
 size is read from the socket in 1 MiB chunks into a spool file (`maas_local.moto_state.spill`),
@@ -49,6 +51,7 @@ from xml.sax.saxutils import escape
 from moto.dynamodb.models import DynamoDBBackend
 
 from maas_local import loopback, moto_state
+from maas_local import presigned as presigned_urls
 from maas_local.moto_state import MotoState, changed_services
 
 _state_log = logging.getLogger("maas_local.moto_state")
@@ -220,9 +223,34 @@ class OwnerOnly:
     and, with a state folder, every write saved before its answer leaves."""
 
     def __init__(
-        self, app: Callable[..., Any], signed: bool, state: MotoState | None = None
+        self,
+        app: Callable[..., Any],
+        signed: bool,
+        state: MotoState | None = None,
+        presigned: presigned_urls.Verifier | None = None,
     ) -> None:
         self.app, self.signed, self.state = app, signed, state
+        self.presigned = presigned
+
+    def _presigned(
+        self, environ: dict[str, Any], headers: dict[str, str]
+    ) -> presigned_urls.Refusal | None:
+        """A presigned S3 URL, checked as S3 checks it, then signed for moto the usual way."""
+        assert self.presigned is not None
+        method = environ.get("REQUEST_METHOD", "GET")
+        raw_path = environ.get("RAW_URI", environ.get("PATH_INFO", "")).split("?", 1)[0]
+        url = f"http://{headers.get('host', '')}{raw_path}?{environ.get('QUERY_STRING', '')}"
+        try:
+            checked = self.presigned.verify(method, url, headers)
+        except presigned_urls.Refusal as refusal:
+            return refusal
+        environ["QUERY_STRING"] = checked.query
+        environ["RAW_URI"] = raw_path + (f"?{checked.query}" if checked.query else "")
+        environ["REQUEST_URI"] = environ["RAW_URI"]
+        for name, value in self.presigned.as_header_signed(method, url, headers, checked).items():
+            if name not in ("host", "content-type"):
+                environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
+        return None
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -244,6 +272,16 @@ class OwnerOnly:
                 "moto's internals are not served",
                 json_protocol,
             )
+        query = environ.get("QUERY_STRING", "")
+        if (
+            self.presigned is not None
+            and "authorization" not in headers
+            and presigned_urls.is_presigned(query)
+        ):
+            refused = self._presigned(environ, headers)
+            if refused is not None:
+                return _refuse(start_response, refused.status, refused.code, refused.message, False)
+            headers = _headers(environ)
         if self.signed and "authorization" not in headers:
             if json_protocol or "action=" in environ.get("QUERY_STRING", "").lower():
                 code = "MissingAuthenticationToken" + ("Exception" if json_protocol else "")
@@ -362,7 +400,10 @@ def main(argv: list[str] | None = None) -> None:
         if state is not None:
             state.save(["iam"])  # the new key is the only one that opens the saved state
     app = OwnerOnly(
-        DomainDispatcherApplication(create_backend_app), signed=bool(key and secret), state=state
+        DomainDispatcherApplication(create_backend_app),
+        signed=bool(key and secret),
+        state=state,
+        presigned=presigned_urls.Verifier(key, secret) if key and secret else None,
     )
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
