@@ -46,6 +46,10 @@ class ArtifactStore(Construct):
         self.artifacts.add_lifecycle_rule(
             prefix=artifacts.STAGING_PREFIX, expiration=Duration.days(1)
         )
+        # Uploads through presigned URLs are pinned when registered; the rest go after a week.
+        self.artifacts.add_lifecycle_rule(
+            prefix=artifacts.UPLOADS_PREFIX, expiration=Duration.days(artifacts.UPLOADS_KEPT_DAYS)
+        )
         for bucket in (self.data, self.artifacts, self.capture, self.access_logs):
             bucket.add_lifecycle_rule(
                 abort_incomplete_multipart_upload_after=Duration.days(7),

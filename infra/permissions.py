@@ -59,6 +59,9 @@ SAGEMAKER_ACCESS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
 WRITERS = ("registry", "deployments", "training_jobs", "events")
 # Registration pins each artifact (handlers/shared/artifacts.py): a caller's, or a job's output.
 PINS_ARTIFACTS = ("registry", "events")
+# Signs the presigned PUT URLs of POST /v1/models/{model}/uploads: the URL carries this role's
+# authority, so the role may put objects under uploads/ (and, pinning, under pinned/) only.
+SIGNS_UPLOADS = ("registry",)
 PASSES_ROLE = ("deployments", "training_jobs", "events")
 # Endpoints deployed through the API get the autoscaling and the rollback alarms that
 # infra/model_endpoint.py gives declared ones; these functions create them.
@@ -155,6 +158,8 @@ def grant_route_permissions(
             )
         if group in PINS_ARTIFACTS:
             findings.update(_grant_pinning(function, store))
+        if group in SIGNS_UPLOADS:
+            findings.update(_grant_uploads(function, store))
         if findings:
             acknowledge_iam5(function.role, findings)  # type: ignore[arg-type]
     pinners = [functions[g].role for g in PINS_ARTIFACTS if g in functions]
@@ -189,6 +194,18 @@ def _grant_pinning(function: lambda_.Function, store: ArtifactStore) -> dict[str
         ),
         f"Resource::<{logical_id}.Arn>/{artifacts.STAGING_PREFIX}*": (
             "The staging copies registration makes to learn an artifact's digest, and deletes."
+        ),
+    }
+
+
+def _grant_uploads(function: lambda_.Function, store: ArtifactStore) -> dict[str, str]:
+    bucket = store.artifacts
+    bucket.grant_put(function, f"{artifacts.UPLOADS_PREFIX}*")
+    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+    return {
+        f"Resource::<{logical_id}.Arn>/{artifacts.UPLOADS_PREFIX}*": (
+            "The uploads/ prefix: each presigned URL the function signs names one new key "
+            "there (a random folder per upload), and the URL carries the role's authority."
         ),
     }
 

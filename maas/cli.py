@@ -19,6 +19,7 @@ from maas import (
     commands_local,
     commands_logs,
     commands_openapi,
+    commands_promote,
     commands_smoke,
 )
 from maas.errors import ApiError, UsageError
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parsers(subcommands, commands.api_options())
     commands_smoke.add_parser(subcommands)
     commands_openapi.add_parser(subcommands, commands.api_options())
+    commands_promote.add_parser(subcommands)
     _everywhere(subcommands)
     return parser
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands_smoke.run(args, home)
         if args.command == "openapi":
             return commands_openapi.run(args, home)
+        if args.command == "promote":
+            return commands_promote.run(args, home)
         if args.command == "endpoints" or getattr(args, "action", None) == "logs":
             return commands_logs.run(args, home)
         return commands.run(args, home)

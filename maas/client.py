@@ -204,6 +204,12 @@ class Client:
         out)."""
         return self.call("POST", f"/v1/models/{_seg(name)}/versions", json=spec).json()
 
+    def create_upload(self, name: str) -> Json:
+        """Presigned URLs to PUT a model.tar.gz and its signature.json into the stage's artifact
+        bucket, with no AWS credentials (schema ``ArtifactUpload``); register ``artifact_uri``
+        after."""
+        return self.call("POST", f"/v1/models/{_seg(name)}/uploads").json()
+
     def delete_version(self, name: str, version: int) -> None:
         """Deletes a version that is not live, not kept for a rollback and not being deployed
         (HTTP 409 otherwise); deleting one already gone succeeds. Its number is not reused."""

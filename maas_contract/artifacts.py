@@ -23,6 +23,18 @@ CODE_ARCHIVE = "sourcedir.tar.gz"
 COPY_MAX_BYTES = 5 * 2**30
 
 
+# Callers upload artifacts here through presigned URLs (POST /v1/models/{model}/uploads):
+# uploads/<model>/<random>/model.tar.gz and signature.json beside it. Registration pins what
+# it registers, so an upload left behind expires (infra/artifact_store.py).
+UPLOADS_PREFIX = "uploads/"
+UPLOAD_URL_TTL_S = 900
+UPLOADS_KEPT_DAYS = 7
+
+
+def upload_folder(model: str, token: str) -> str:
+    return f"{UPLOADS_PREFIX}{model}/{token}"
+
+
 # Every model artifact is a gzipped tar (VersionCreate.artifact_uri's pattern).
 ARCHIVE_SUFFIX = ".tar.gz"
 # A model's signature (inputs, outputs, label names) travels as a small JSON file beside its

@@ -10,7 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.request import Request
 
 from handlers.registry import service
-from handlers.registry.schemas import ModelOut, ModelPage, VersionCreate, VersionOut, VersionPage
+from handlers.registry.schemas import (
+    ArtifactUpload,
+    ModelOut,
+    ModelPage,
+    VersionCreate,
+    VersionOut,
+    VersionPage,
+)
 from handlers.shared import idempotency
 from handlers.shared.resolver import (
     ADMIN,
@@ -67,6 +74,22 @@ def register_version(model: ModelNamePath, body: VersionCreate, request: Request
         VersionOut,
         router.lambda_context,
     )
+
+
+@router.post(
+    "/v1/models/<model>/uploads",
+    tags=TAGS,
+    security=ADMIN,
+    status_code=201,
+    summary="Get presigned URLs to upload a model's artifact and signature",
+    description=(
+        "PUT model.tar.gz to `upload_url` (and its signature.json to `signature_upload_url`)"
+        " before the URLs expire, then register `artifact_uri`: no AWS credentials needed."
+        " Uploads never registered expire after a week."
+    ),
+)
+def create_upload(model: ModelNamePath) -> ArtifactUpload:
+    return service.upload(model)
 
 
 @router.delete(

@@ -105,3 +105,13 @@ class ModelPage(BaseModel):
 class VersionPage(BaseModel):
     items: list[VersionOut]
     next_token: str | None = None
+
+
+class ArtifactUpload(BaseModel):
+    """Where to PUT a model's files (no AWS credentials needed), then register `artifact_uri`."""
+
+    artifact_uri: str = Field(description="register this after the upload")
+    upload_url: str = Field(description="PUT model.tar.gz here (at most 5 GB)")
+    signature_uri: str = Field(description="where the signature goes, beside the artifact")
+    signature_upload_url: str = Field(description="PUT signature.json here (optional)")
+    expires_in: int = Field(description="seconds the URLs stay valid")

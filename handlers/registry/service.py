@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from handlers.registry.schemas import (
+    ArtifactUpload,
     InputSchema,
     ModelOut,
     ModelPage,
@@ -70,6 +72,14 @@ def register_version(model: str, spec: VersionCreate) -> VersionOut:
         raise bad_request(f"artifact_uri must be in s3://{bucket}/")
     attrs = spec.model_dump(mode="json", exclude_none=True, exclude={"version"})
     return register(model, settings.resource_prefix, pinned(attrs), spec.version)
+
+
+def upload(model: str) -> ArtifactUpload:
+    """Presigned URLs to upload a model's artifact and signature into the stage's artifact
+    bucket, for a caller without AWS credentials (`maas promote`)."""
+    settings = HandlerSettings.from_env()
+    made = artifacts.upload(settings.artifact_bucket, model)
+    return ArtifactUpload(**dataclasses.asdict(made))
 
 
 def pinned(attrs: dict[str, Any], signature_uri: str | None = None) -> dict[str, Any]:

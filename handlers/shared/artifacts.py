@@ -168,3 +168,38 @@ def pin_signature(uri: str, pinned: Pinned) -> str:
             CopySource={"Bucket": source_bucket, "Key": source_key},
         )
     return f"s3://{bucket}/{final}"
+
+
+@dataclass(frozen=True)
+class Upload:
+    artifact_uri: str
+    upload_url: str
+    signature_uri: str
+    signature_upload_url: str
+    expires_in: int
+
+
+def upload(bucket: str, model: str) -> Upload:
+    """Presigned PUT URLs for a new model.tar.gz and its signature.json, in a folder of their
+    own under uploads/. A presigned URL carries its signer's authority (this function's role,
+    which may put objects under uploads/ and nowhere else outside pinned/) for `expires_in`
+    seconds, for that one key and method; S3 takes at most 5 GB in one PUT
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ShareObjectPreSignedURL.html)."""
+    folder = artifacts.upload_folder(model, uuid.uuid4().hex)
+    keys = (f"{folder}/model{artifacts.ARCHIVE_SUFFIX}", f"{folder}/{artifacts.SIGNATURE_FILE}")
+    urls = [
+        aws.s3().generate_presigned_url(
+            "put_object",
+            Params={"Bucket": bucket, "Key": key},
+            ExpiresIn=artifacts.UPLOAD_URL_TTL_S,
+            HttpMethod="PUT",
+        )
+        for key in keys
+    ]
+    return Upload(
+        artifact_uri=f"s3://{bucket}/{keys[0]}",
+        upload_url=urls[0],
+        signature_uri=f"s3://{bucket}/{keys[1]}",
+        signature_upload_url=urls[1],
+        expires_in=artifacts.UPLOAD_URL_TTL_S,
+    )

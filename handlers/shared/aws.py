@@ -48,6 +48,9 @@ def _config(service: str) -> Config:
         # A server-side copy of a large model (registration pins it) takes seconds; S3 keeps
         # the connection alive while it copies. The function's own timeout bounds the call.
         return Config(
+            # Presigned URLs (artifact uploads) in Signature Version 4, the one every region
+            # takes: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+            signature_version="s3v4",
             retries={"mode": "standard", "total_max_attempts": 2},
             connect_timeout=CONTROL_CONNECT_TIMEOUT_S,
             read_timeout=S3_READ_TIMEOUT_S,

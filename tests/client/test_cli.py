@@ -96,6 +96,7 @@ def _every_call(client: maas.Client) -> None:
     client.training_job("j")
     client.stop_training("j")
     client.delete_endpoint("m")
+    client.create_upload("m")
     client.delete_version("m", 1)
     client.delete_model("m")
 

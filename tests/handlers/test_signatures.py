@@ -69,9 +69,7 @@ def metadata(context) -> Any:
     return call(predict, event, context)
 
 
-def test_the_signature_beside_the_artifact_becomes_the_versions_schema(
-    aws_backend, lambda_context
-):
+def test_the_signature_beside_the_artifact_becomes_the_versions_schema(aws_backend, lambda_context):
     uri = put_artifact(f"s3://{ARTIFACTS}/uploads/sst2/model.tar.gz", b"sst2 weights")
     put(f"s3://{ARTIFACTS}/uploads/sst2/signature.json", json.dumps(SIGNATURE).encode())
 

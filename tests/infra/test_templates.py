@@ -547,3 +547,56 @@ def test_predict_restores_from_a_snapshot_and_the_api_calls_its_live_alias(templ
     assert any(
         alias_id in json.dumps(p["Properties"]["FunctionName"]) for p in permissions.values()
     )
+
+
+def _object_grants(template, group: str) -> dict[str, set[str]]:
+    """S3 object-level actions of one function's role, by the key pattern they name."""
+    functions = template.find_resources("AWS::Lambda::Function")
+    (role,) = {
+        f["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in functions.values()
+        if f["Properties"].get("Handler", "").split(".")[1:2] == [group]
+    }
+    grants: dict[str, set[str]] = {}
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            resources = statement["Resource"]
+            for resource in resources if isinstance(resources, list) else [resources]:
+                joined = (
+                    resource.get("Fn::Join", [None, []])[1] if isinstance(resource, dict) else []
+                )
+                tail = joined[-1] if joined and isinstance(joined[-1], str) else None
+                if tail and tail.startswith("/") and any(a.startswith("s3:") for a in actions):
+                    grants.setdefault(tail[1:], set()).update(
+                        a for a in actions if a.startswith("s3:")
+                    )
+    return grants
+
+
+def test_the_pinning_functions_read_only_archives_and_signatures_and_sign_uploads(template):
+    """Registration reads a model's signature.json and copies its model.tar.gz (CopyObject is
+    s3:GetObject on the source, https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html),
+    and never reads anything else of the bucket. The registry also signs the presigned upload
+    URLs, which carry its role's authority: "the credentials that you use to create a
+    presigned URL" decide what it may do
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-presigned-url.html)."""
+    for group, uploads in (("registry", True), ("events", False)):
+        grants = _object_grants(template, group)
+        readable = {k for k, actions in grants.items() if "s3:GetObject*" in actions}
+        writable = {k for k, actions in grants.items() if "s3:PutObject" in actions}
+        assert readable == {"*.tar.gz", "*/signature.json"}, (group, grants)
+        assert writable == ({"pinned/*", "uploads/*"} if uploads else {"pinned/*"}), group
+
+
+def test_uploads_never_registered_expire(template):
+    rules = [
+        rule
+        for bucket in template.find_resources("AWS::S3::Bucket").values()
+        for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        if rule.get("Prefix") == "uploads/"
+    ]
+    assert [(r["ExpirationInDays"], r["Status"]) for r in rules] == [(7, "Enabled")]
