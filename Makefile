@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 LINTED := handlers infra training maas maas_local maas_contract tests bench app.py setup.py
 
-.PHONY: demo test test-localstack lint bench venv clean
+.PHONY: demo test test-localstack fuzz lint bench venv clean
 
 venv: $(STAMP)
 
@@ -38,6 +38,11 @@ test: $(STAMP) $(NODE_STAMP)
 # The LocalStack tier alone (make test runs it too); LocalStack gets its own Python 3.13 venv.
 test-localstack: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/localstack $(PYTEST_ARGS)
+
+# Schemathesis's full run (every phase, every check; make test runs a capped one) against a
+# fresh local stack with a trained model: tests/reliability/test_fuzz.py says what it checks.
+fuzz: $(STAMP)
+	MAAS_FUZZ_FULL=1 $(PY) -m pytest tests/reliability/test_fuzz.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)

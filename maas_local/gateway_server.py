@@ -56,6 +56,13 @@ _OAUTH_JSON = "application/json;charset=UTF-8"  # the token endpoint's, as Cogni
 log = logging.getLogger("maas_local.gateway")
 
 
+def carries_content(status: int) -> bool:
+    """RFC 9110 section 6.4.1: a 1xx, 204 or 304 answer ends at its headers. A body a function
+    gave one anyway (Powertools sends `null` for a route that returns None) is dropped: a client
+    would read its bytes as the start of the connection's next answer."""
+    return status >= 200 and status not in (204, 304)
+
+
 class GatewayHTTPServer(LocalHTTPServer):
     def __init__(
         self,
@@ -189,7 +196,8 @@ class _RequestHandler(LocalRequestHandler):
         return HttpResponse(200, json.dumps(reply).encode(), headers)
 
     def _send(self, response: HttpResponse) -> None:
-        self.send_bytes(response.status, response.body, response.headers)
+        body = response.body if carries_content(response.status) else b""
+        self.send_bytes(response.status, body, response.headers)
         self._access(response)
 
     def _access(self, response: HttpResponse) -> None:

@@ -22,10 +22,17 @@ _CREATED = "2025-06-01T09:30:00+00:00"
 _UPDATED = "2025-06-01T09:41:12+00:00"
 _ARTIFACT = "s3://maas-dev-artifacts-111122223333/training/digits/model.tar.gz"
 _SHA256 = "9f2c4e1b7a0d3c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a"
+# What train.py writes as the digits model's signature.json.
 _INPUT_SCHEMA = {
-    "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 8, 8]}],
-    "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]}],
+    "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8]}],
+    "outputs": [
+        {"name": "label", "datatype": "INT64", "shape": [-1]},
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+    ],
+    "labels": [str(digit) for digit in range(10)],
 }
+_UPLOADS = "https://maas-dev-artifacts-111122223333.s3.amazonaws.com/uploads/digits/4f1c9a0e"
+_SIGNED = "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900&X-Amz-Signature=5d6e"
 _MODEL = {
     "name": "digits",
     "endpoint_name": "maas-dev-digits",
@@ -82,7 +89,7 @@ _JOB = {
     "created_at": _CREATED,
     "updated_at": _UPDATED,
 }
-_OIP_INPUT = {"name": "input", "shape": [1, 1, 8, 8], "datatype": "FP32", "data": DIGIT_FEATURES}
+_OIP_INPUT = {"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32", "data": DIGIT_FEATURES}
 _PREDICTIONS = {"predictions": [{"label": 0, "probabilities": PROBABILITIES}]}
 
 # Request bodies, by their schema.
@@ -139,6 +146,15 @@ BINARY: dict[str, str] = {
 # Response bodies, by their schema.
 RESPONSES: dict[str, Any] = {
     "ModelOut": _MODEL,
+    "ArtifactUpload": {
+        "artifact_uri": "s3://maas-dev-artifacts-111122223333/uploads/digits/4f1c9a0e/model.tar.gz",
+        "upload_url": f"{_UPLOADS}/model.tar.gz{_SIGNED}",
+        "signature_uri": (
+            "s3://maas-dev-artifacts-111122223333/uploads/digits/4f1c9a0e/signature.json"
+        ),
+        "signature_upload_url": f"{_UPLOADS}/signature.json{_SIGNED}",
+        "expires_in": 900,
+    },
     "ModelPage": {"items": [_MODEL], "next_token": None},
     "VersionOut": _VERSION,
     "VersionPage": {"items": [_VERSION], "next_token": "eyJ2ZXJzaW9uIjogMn0"},
@@ -166,8 +182,8 @@ RESPONSES: dict[str, Any] = {
         "name": "digits",
         "versions": ["3"],
         "platform": "pytorch",
-        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 8, 8]}],
-        "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]}],
+        "inputs": _INPUT_SCHEMA["inputs"],
+        "outputs": _INPUT_SCHEMA["outputs"],
     },
     "ModelReadiness": {"name": "digits", "ready": True},
     "ServerMetadata": {"name": "maas", "version": "0.1.0", "extensions": ["binary_tensor_data"]},

@@ -10,7 +10,7 @@ from typing import Any
 from handlers.shared.idempotency import _KEY_PATTERN, RECORD_TTL_S
 from handlers.shared.resolver import MAX_BODY_BYTES
 from handlers.shared.schemas import INTEGER_MAX, NUMBER_MAGNITUDE_MAX, NUMBER_MAGNITUDE_MIN
-from handlers.training_jobs.schemas import RESERVED_HYPERPARAMETERS
+from handlers.training_jobs.schemas import RESERVED_HYPERPARAMETERS, WHITESPACE
 from maas_contract.artifacts import CODE_ARCHIVE, CODE_PREFIX, PINNED_PREFIX, PROTECTED_PREFIX
 
 IDEMPOTENCY_KEY_PATTERN = _KEY_PATTERN.pattern
@@ -65,9 +65,9 @@ def for_stage(
         threshold["enum"] = sorted(metrics)
     artifact = schemas.get("VersionCreate", {}).get("properties", {}).get("artifact_uri")
     if artifact is not None:
-        artifact["pattern"] = rf"^s3://{re.escape(artifact_bucket)}/[^\s]+\.tar\.gz$"
+        artifact["pattern"] = rf"^s3://{re.escape(artifact_bucket)}/[^{WHITESPACE}]+\.tar\.gz$"
     datasets = schemas.get("Datasets", {}).get("properties", {})
-    data = rf"^s3://{re.escape(data_bucket)}/[^\s]*$"
+    data = rf"^s3://{re.escape(data_bucket)}/[^{WHITESPACE}]*$"
     if "train" in datasets:
         datasets["train"]["pattern"] = data
     validation = datasets.get("validation", {})

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from handlers.meta import examples, rules
+from handlers.meta import examples, links, rules
 from handlers.meta.schemas import error_response, error_statuses
 from handlers.shared.idempotency import HEADER as IDEMPOTENCY_HEADER
 from handlers.shared.resolver import OAUTH_SCHEME, security_schemes
@@ -35,6 +35,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("/v1/models/{model}/versions", "get"): "listModelVersions",
     ("/v1/models/{model}/versions", "post"): "registerModelVersion",
     ("/v1/models/{model}/versions/{version}", "delete"): "deleteModelVersion",
+    ("/v1/models/{model}/uploads", "post"): "createArtifactUpload",
     ("/v1/models/{model}/deployments", "post"): "createDeployment",
     ("/v1/models/{model}/deployments/{deployment_id}", "get"): "getDeployment",
     ("/v1/models/{model}/rollback", "post"): "rollback",
@@ -236,6 +237,7 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             for status in error_statuses(method, operation):
                 responses[status] = error_response(status)
             _add_examples(path, operation)
+    links.add(document)
     return document
 
 

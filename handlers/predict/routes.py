@@ -53,6 +53,11 @@ SERVER_NAME = "maas"
 EXTENSIONS = [binary_tensors.EXTENSION]
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 VersionNumber = Annotated[int, Path(ge=1, le=VERSION_MAX, description=f"model version. {PINNED}")]
+# What a schema-valid body can still meet: the document cannot say what each model takes.
+MODEL_DECIDES = (
+    "The model decides which values it takes: inputs or outputs its registered signature does "
+    "not name, and values its own code refuses, are a 400 ModelRejectedInput."
+)
 PinnedVersion = Annotated[
     int | None, Query(ge=1, le=VERSION_MAX, description=f"pin a version. {PINNED}")
 ]
@@ -107,6 +112,7 @@ def _refuse_json_too_deep(body: bytes) -> None:
     security=INVOKE,
     summary="Predict: the body goes to the model as-is (JSON, .npy or text); the answer is"
     " JSON, or the model's .npy array for Accept: application/x-npy",
+    description=MODEL_DECIDES,
     responses={
         200: {
             "description": "the model's answer",
@@ -238,6 +244,7 @@ INFERRED: dict[int, OpenAPIResponse] = {
     tags=TAGS,
     security=INVOKE,
     summary="OIP inference (JSON, or Triton's binary tensor data extension)",
+    description=MODEL_DECIDES,
     responses=INFERRED,
 )
 def infer(model: ModelNamePath, request: Request):  # type: ignore[no-untyped-def]
@@ -249,6 +256,7 @@ def infer(model: ModelNamePath, request: Request):  # type: ignore[no-untyped-de
     tags=TAGS,
     security=INVOKE,
     summary="OIP inference on one version",
+    description=MODEL_DECIDES,
     responses=INFERRED,
 )
 def infer_version(model: ModelNamePath, version: VersionNumber, request: Request):  # type: ignore[no-untyped-def]

@@ -45,6 +45,9 @@ from handlers.shared.observability import model_metrics, tracer
 from maas_contract.sagemaker import parse_version_attribute
 
 NOT_LIVE = "VersionNotLive"
+# The model does not take these values: its own 4xx, or tensors its registered signature does
+# not name. A schema-valid request can meet it: each model, not the API, says what it takes.
+REJECTED = "ModelRejectedInput"
 # InvokeEndpoint's CustomAttributes: at most 1024 characters, pattern \p{ASCII}*.
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html
 CUSTOM_ATTRIBUTES_MAX = 1024
@@ -77,7 +80,7 @@ def _model_error(exc: ClientError) -> ApiError:
     original = exc.response.get("OriginalStatusCode")
     message = str(exc.response.get("OriginalMessage") or aws_error_message(exc))
     if isinstance(original, int) and 400 <= original < 500:
-        return ApiError(400, "ModelRejectedInput", message)
+        return ApiError(400, REJECTED, message)
     return ApiError(502, "ModelError", message)
 
 
@@ -173,7 +176,7 @@ def invoke(
     try:
         reply = _call(params, model)
     except ApiError as exc:
-        model_metrics(model, model_error=exc.code in ("ModelError", "ModelRejectedInput"))
+        model_metrics(model, model_error=exc.code in ("ModelError", REJECTED))
         raise
     model_metrics(model, model_error=False)
     answered = parse_version_attribute(reply.get("CustomAttributes"))
@@ -244,7 +247,7 @@ def _refuse_unknown_tensors(model: str, request: InferenceRequest, schema: Input
         if unknown:
             raise ApiError(
                 400,
-                "ValidationError",
+                REJECTED,
                 f"model {model} has no {kind} {unknown[0]}; its {kind}s are {', '.join(known)}",
             )
 
@@ -256,7 +259,7 @@ def _requested(model: str, request: InferenceRequest, outputs: list[InferTensor]
     by_name = {tensor.name: tensor for tensor in outputs}
     missing = [o.name for o in request.outputs if o.name not in by_name]
     if missing:
-        raise ApiError(400, "ValidationError", f"model {model} has no output {missing[0]}")
+        raise ApiError(400, REJECTED, f"model {model} has no output {missing[0]}")
     return [by_name[o.name] for o in request.outputs]
 
 

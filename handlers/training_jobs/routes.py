@@ -61,6 +61,8 @@ def get_training_job(job_id: JobId) -> TrainingJobOut:
     security=ADMIN,
     status_code=202,
     summary="Stop a running job",
+    description="Stops the job (SageMaker's StopTrainingJob). The job keeps its record: GET"
+    " reads it, Stopping and then Stopped. A job that has already ended is refused (409).",
 )
 def stop_training_job(job_id: JobId) -> TrainingJobOut:
     return service.stop(job_id)

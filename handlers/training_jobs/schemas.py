@@ -21,7 +21,10 @@ from handlers.shared.schemas import (
 )
 from maas_contract.sagemaker import is_gpu
 
-S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
+# Whitespace, spelt out: `\s` is not the same set in Python, in Rust (pydantic's patterns) and in
+# ECMAScript (the document's JSON Schema), so a key the document allowed could be refused.
+WHITESPACE = r"\t-\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+S3_URI = rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/[^{WHITESPACE}]*)?$"
 # SageMaker's CreateTrainingJob takes at most 100 hyperparameters, each value at most 2,500
 # characters (botocore's model of HyperParameters); the route adds up to seven of its own.
 HYPERPARAMETER_VALUE_MAX = 2500

@@ -9,7 +9,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handlers.shared import aws, registry_table
-from handlers.shared.errors import bad_request, conflict, from_control_plane, not_found
+from handlers.shared.errors import (
+    aws_error_code,
+    aws_error_message,
+    bad_request,
+    conflict,
+    from_control_plane,
+    not_found,
+)
 from handlers.training_jobs.job_request import create_request
 from handlers.training_jobs.schemas import TrainingJobCreate, TrainingJobOut, TrainingJobPage
 from maas_contract import names
@@ -101,6 +108,11 @@ def stop(job_id: str) -> TrainingJobOut:
     try:
         aws.sagemaker().stop_training_job(TrainingJobName=job_id)
     except ClientError as exc:
+        if aws_error_code(exc) == "ValidationException":
+            # The job has ended and its end is not recorded yet: SageMaker no longer stops it.
+            # That is the job's state, not the request's fault.
+            ended = f"training job {job_id} has already ended: {aws_error_message(exc)}"
+            raise conflict(ended) from exc
         raise from_control_plane(exc) from exc
     stopped = registry_table.update(
         registry_table.job_key(job_id),

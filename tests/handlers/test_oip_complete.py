@@ -102,12 +102,15 @@ def test_infer_answers_only_the_requested_outputs_in_their_order(demo, lambda_co
     ],
     ids=["input", "output"],
 )
-def test_an_unknown_tensor_name_is_a_400_before_the_model_is_called(
+def test_an_unknown_tensor_name_is_the_models_400_before_the_model_is_called(
     demo, lambda_context, body, named
 ):
+    """The request is schema-valid: the model's registered signature, not the API, refuses it,
+    and it says so as the model's own refusals do (ModelRejectedInput)."""
     reply = call(predict, infer_event(body), lambda_context)
 
     assert reply.status == 400
+    assert error_of(reply).code == "ModelRejectedInput"
     assert named in error_of(reply).message
     assert demo.calls == 0
 

@@ -7,6 +7,7 @@ import pytest
 from handlers.training_jobs import routes as training_jobs
 from tests.handlers.support import (
     ADMIN,
+    ARTIFACTS,
     DATA,
     KMS,
     api_event,
@@ -138,6 +139,33 @@ def test_stopping_a_job_calls_stop_training_job(sagemaker_calls, lambda_context)
     assert sagemaker_calls.last("StopTrainingJob")["TrainingJobName"] == job_id
 
 
+def test_stopping_a_job_that_has_just_ended_is_a_409(sagemaker_calls, lambda_context):
+    """The table still says InProgress (the job's end has not arrived yet) when SageMaker
+    refuses to stop it: a refusal that depends on the job's state is a 409, never a 400."""
+    from botocore.exceptions import ClientError
+
+    job_id = call(training_jobs, training_event(training_body()), lambda_context).body["id"]
+    ended = f"The training job {job_id} is not in progress; it cannot be stopped"
+
+    def refuse() -> None:
+        error = {"Code": "ValidationException", "Message": ended}
+        raise ClientError({"Error": error}, "StopTrainingJob")
+
+    sagemaker_calls.answers["StopTrainingJob"] = refuse
+
+    reply = call(
+        training_jobs,
+        api_event(
+            "DELETE", "/v1/training-jobs/{job_id}", path_params={"job_id": job_id}, scopes=ADMIN
+        ),
+        lambda_context,
+    )
+
+    assert reply.status == 409
+    assert error_of(reply).code == "Conflict"
+    assert ended in error_of(reply).message
+
+
 def test_an_unknown_job_is_a_404(aws_backend, lambda_context):
     reply = call(
         training_jobs,
@@ -177,6 +205,31 @@ def test_a_malformed_dataset_uri_is_a_400(aws_backend, lambda_context):
     )
 
     assert reply.status == 400
+
+
+# Whitespace to one regex dialect and not another: U+0085 is \s to Python and Rust (pydantic)
+# but not to ECMAScript (JSON Schema), U+FEFF to ECMAScript only, U+001C to Python only.
+@pytest.mark.parametrize("space", ["\x85", "\ufeff", "\x1c", "\u3000"])
+def test_a_dataset_uri_with_whitespace_of_any_dialect_is_refused_as_the_document_says(
+    sagemaker_calls, lambda_context, space
+):
+    import re
+
+    from handlers.meta import rules
+    from handlers.training_jobs.schemas import S3_URI
+
+    uri = f"s3://{DATA}/digits{space}/train/"
+    served: dict = {"Datasets": {"properties": {"train": {}}}}
+    rules.for_stage(served, ARTIFACTS, DATA, [])
+
+    reply = call(
+        training_jobs, training_event(training_body(datasets={"train": uri})), lambda_context
+    )
+
+    assert reply.status == 400
+    assert "CreateTrainingJob" not in sagemaker_calls.requests
+    assert not re.search(S3_URI, uri)  # the committed document's pattern
+    assert not re.search(served["Datasets"]["properties"]["train"]["pattern"], uri)  # served
 
 
 def test_an_unknown_threshold_metric_is_refused(sagemaker_calls, lambda_context):

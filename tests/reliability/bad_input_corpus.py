@@ -42,7 +42,7 @@ def _row(*values: object) -> list:
 
 
 def _oip(**tensor: object) -> bytes:
-    base = {"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [0.0] * 64}
+    base = {"name": "image", "datatype": "FP32", "shape": [1, 64], "data": [0.0] * 64}
     return _j({"inputs": [{**base, **tensor}]})
 
 
@@ -99,7 +99,7 @@ CORPUS: list[BadInput] = [
     BadInput("predict: Infinity", "POST", PREDICT,
              b'{"instances": [[Infinity' + b", 0" * 63 + b"]]}", 400, ("inf",)),
     BadInput("infer: NaN in data", "POST", INFER,
-             b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [NaN'
+             b'{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 64], "data": [NaN'
              + b", 0" * 63 + b"]}]}", 400, ("nan",)),
     BadInput("versions: NaN metric", "POST", VERSIONS,
              b'{"artifact_uri": "s3://maas-local-artifacts/x/model.tar.gz", "recipe": "image-cnn",'

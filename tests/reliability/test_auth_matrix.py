@@ -106,6 +106,8 @@ def valid_request(stack, world, method: str, path: str) -> tuple[str, dict, set[
     elif (method, path) == ("POST", "/v1/models/{model}/rollback"):
         fill["{model}"] = MODEL
         expected = {409}  # documented: no previous live version to return to
+    elif (method, path) == ("POST", "/v1/models/{model}/uploads"):
+        expected = {201}
     elif (method, path) == ("POST", "/v1/training-jobs"):
         kwargs["json"] = training_spec(stack)
         expected = {201}
@@ -126,7 +128,7 @@ def valid_request(stack, world, method: str, path: str) -> tuple[str, dict, set[
         kwargs["json"] = (
             {"instances": [[0.0] * 64]}
             if path.startswith("/v1")
-            else {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1, 8, 8],
+            else {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 8, 8],
                               "data": [0.0] * 64}]}
         )  # fmt: skip
     for name, value in fill.items():

@@ -1,4 +1,4 @@
-"""A bounded loopback load test on predict: concurrency steps 1 to 32, about 60 s in all.
+"""A bounded loopback load test on predict: concurrency steps 1 to 32, about 40 s in all.
 
 Passes when no request fails and no local process (gateway, SageMaker emulator, moto, model
 servers) grows its RSS by 10% or more from the end of the warm-up to the end of the run.
@@ -22,8 +22,8 @@ from tests.reliability.reliability_helpers import DIGITS, FIGURES
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 STEPS = (1, 2, 4, 8, 16, 32)
-STEP_SECONDS = 8.5
-WARM_UP_SECONDS = 6.0
+STEP_SECONDS = 5.5
+WARM_UP_SECONDS = 4.0
 MAX_REQUESTS_PER_STEP = 20_000  # a bound even if the machine were very fast
 RSS_GROWTH_LIMIT = 0.10
 
