@@ -107,14 +107,22 @@ def show(api: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _epochs_of(hyperparameters: dict[str, Any]) -> int | None:
+    from maas.commands import total_epochs
+
+    return total_epochs(hyperparameters)
+
+
 def follow(
     api: Client, job_id: str, home: Path | None, total_epochs: int | None = None
 ) -> dict[str, Any] | None:
     """Prints the job's progress until it ends, then how it ended in plain words; the job as it
     ended, or None after Ctrl-C (having said how to come back). `total_epochs`: how many the
-    job runs, where the caller knows (the API's answer does not say)."""
+    job runs (default: what the job's hyperparameters say, as the API answers them)."""
     started = time.monotonic()
     job = api.training_job(job_id)
+    if total_epochs is None:
+        total_epochs = _epochs_of(job.get("hyperparameters") or {})
     print(f"job {job_id} of {job.get('model')} ({job.get('recipe')})", flush=True)
     log = JobLog(api, job, home)
     shown = EpochProgress(sys.stdout, total_epochs, redraw=sys.stdout.isatty())

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from handlers.shared.schemas import Finite, Name, Recipe, Strict, Version
+from handlers.shared.schemas import WHITESPACE, Finite, Name, Recipe, Strict, Version
 
 Datatype = Literal[
     "BOOL",
@@ -57,7 +57,7 @@ class InputSchema(Strict):
 
 class VersionCreate(Strict):
     artifact_uri: str = Field(
-        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+\.tar\.gz$",
+        pattern=rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/[^{WHITESPACE}]+\.tar\.gz$",
         description="the model's model.tar.gz",
     )
     recipe: Recipe

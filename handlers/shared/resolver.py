@@ -172,6 +172,18 @@ def resolver(router: Router) -> APIGatewayRestResolver:
             return render(refused)
         return render(ApiError(415, "UnsupportedMediaType", "this route takes application/json"))
 
+    @app.exception_handler(ValueError)
+    def _unparsable_form(exc: ValueError) -> Response:
+        # Powertools parses a multipart/form-data body before the guard runs, and a body
+        # without its boundary raises ValueError there: on a JSON route that is a 415.
+        if not media_type(app.current_event.raw_event).startswith("multipart/"):
+            raise exc
+        try:
+            guard(app)
+        except ApiError as refused:
+            return render(refused)
+        raise exc
+
     @app.exception_handler(UnicodeDecodeError)
     def _undecodable(exc: UnicodeDecodeError) -> Response:
         # A body that is not UTF-8 arrives base64-encoded; JSON routes cannot read it.

@@ -57,3 +57,8 @@ class Strict(BaseModel):
     """A request body: unknown fields are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+# Whitespace, spelt out: `\s` is not the same set in Python, in Rust (pydantic's patterns) and in
+# ECMAScript (the document's JSON Schema), so a key the document allowed could be refused.
+WHITESPACE = r"\t-\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"

@@ -12,6 +12,7 @@ from handlers.registry.schemas import InputSchema
 from handlers.shared.errors import public_reason
 from handlers.shared.schemas import (
     INTEGER_MAX,
+    WHITESPACE,
     Finite,
     Integer,
     ModelName,
@@ -21,9 +22,6 @@ from handlers.shared.schemas import (
 )
 from maas_contract.sagemaker import is_gpu
 
-# Whitespace, spelt out: `\s` is not the same set in Python, in Rust (pydantic's patterns) and in
-# ECMAScript (the document's JSON Schema), so a key the document allowed could be refused.
-WHITESPACE = r"\t-\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 S3_URI = rf"^s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9](/[^{WHITESPACE}]*)?$"
 # SageMaker's CreateTrainingJob takes at most 100 hyperparameters, each value at most 2,500
 # characters (botocore's model of HyperParameters); the route adds up to seven of its own.
@@ -151,6 +149,10 @@ class TrainingJobOut(BaseModel):
     failure_reason: str | None = None
     metrics: dict[str, float] = {}
     metric_threshold: MetricThreshold | None = None
+    hyperparameters: dict[str, bool | int | float | str] = Field(
+        default_factory=dict,
+        description="as the request gave them (the recipe's defaults fill the rest)",
+    )
     registered_version: int | None = None
     deployment_id: str | None = None
     outcome: str | None = None

@@ -67,7 +67,10 @@ def start(spec: TrainingJobCreate) -> TrainingJobOut:
         "auto_deploy": spec.auto_deploy,
         "created_at": now,
         "updated_at": now,
-        **spec.model_dump(mode="json", include={"metric_threshold", "deployment", "input_schema"}),
+        **spec.model_dump(
+            mode="json",
+            include={"metric_threshold", "deployment", "input_schema", "hyperparameters"},
+        ),
     }
     registry_table.put_job(job)
     try:

@@ -158,6 +158,7 @@ def test_train_wait_shows_epoch_k_of_n_with_steps_and_each_epochs_metrics_under_
 
 def test_a_job_that_fails_mid_epoch_ends_in_plain_words_and_exit_1(tmp_path):
     failed = {"status": "Failed", "failure_reason": "AlgorithmError: out of memory"}
+    failed["hyperparameters"] = {"epochs": 4}
     with stub_api(job_api([failed])) as api:
         log = local_stack(tmp_path, api.url)
         log.write_text(head_lines() + epoch_lines(1) + epoch_lines(2).splitlines(True)[0])
@@ -166,21 +167,22 @@ def test_a_job_that_fails_mid_epoch_ends_in_plain_words_and_exit_1(tmp_path):
 
     assert code == 1, err
     lines = out.splitlines()
-    assert "epoch 2" in lines and f"  {METRICS[2]}" not in lines
+    assert "epoch 2/4" in lines and f"  {METRICS[2]}" not in lines
     assert lines[-2] == "  [######--------------]  3/10 train_loss=0.4348"  # where it stopped
     assert lines[-1] == f"job {JOB_ID} failed: AlgorithmError: out of memory"
 
 
 def test_jobs_follow_reattaches_and_shows_every_epoch_from_the_log(tmp_path):
-    # given: a job that has ended; the API does not say how many epochs it ran
-    with stub_api(job_api([COMPLETED])) as api:
+    # given: a job that has ended; the API gives the hyperparameters it was started with
+    ended = {**COMPLETED, "hyperparameters": {"epochs": 3}}
+    with stub_api(job_api([ended])) as api:
         log = local_stack(tmp_path, api.url)
         log.write_text(head_lines() + "".join(epoch_lines(e) for e in (1, 2, 3)))
 
         code, out, err = maas(tmp_path, "jobs", "follow", JOB_ID)
 
     assert code == 0, err
-    found = positions(out, "epoch 1", f"  {METRICS[1]}", "epoch 3", f"  {METRICS[3]}")
+    found = positions(out, "epoch 1/3", f"  {METRICS[1]}", "epoch 3/3", f"  {METRICS[3]}")
     assert found == sorted(found)
     assert out.splitlines()[0] == f"job {JOB_ID} of digits (image-cnn)"
 

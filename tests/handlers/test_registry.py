@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from handlers.registry import routes as registry
 from maas_contract.names import MODEL_NAME_MAX, VERSION_MAX
 from tests.handlers.support import (
@@ -209,17 +211,30 @@ def test_registering_without_an_idempotency_key_is_a_400(aws_backend, lambda_con
     assert error_of(reply).code == "IdempotencyKeyMissing"
 
 
-def test_a_form_encoded_body_is_a_415(aws_backend, lambda_context):
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",
+        # Powertools parses a form before the guard runs; without its boundary it raised
+        # ValueError, which answered 500 (found by schemathesis's coverage phase).
+        "multipart/form-data",
+        "multipart/form-data; boundary=xyz",
+    ],
+)
+def test_a_form_body_is_a_415(aws_backend, lambda_context, content_type):
     event = api_event(
         "POST",
         "/v1/models/{model}/versions",
         path_params={"model": "demo"},
-        body="artifact_uri=x",
+        body='{"artifact_uri": "x"}',
         scopes=ADMIN,
-        headers={"Idempotency-Key": "k", "Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Idempotency-Key": "k", "Content-Type": content_type},
     )
 
-    assert call(registry, event, lambda_context).status == 415
+    reply = call(registry, event, lambda_context)
+
+    assert reply.status == 415, reply.body
+    assert error_of(reply).code == "UnsupportedMediaType"
 
 
 def test_a_bad_model_name_is_a_400(aws_backend, lambda_context):

@@ -120,6 +120,8 @@ def test_a_started_job_can_be_read_and_listed(sagemaker_calls, lambda_context):
 
     assert one.status == 200
     assert one.body["status"] == "InProgress"
+    # as given, so that a client re-attaching knows how many epochs to expect
+    assert one.body["hyperparameters"] == {"epochs": 3, "lr": 0.001, "amp": True}
     assert [j["id"] for j in listing.body["items"]] == [job_id]
 
 
