@@ -71,8 +71,15 @@ def test_torchrun_two_processes_train_and_only_rank_zero_writes(digits, tmp_path
     assert sorted(p.name for p in model_dir.iterdir()) == [
         "code",
         "config.json",
+        "history.json",
         "model.safetensors",
+        "signature.json",
     ]
-    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint.pt"]  # no rank-1 or temp files
+    # no rank-1 or temp files: the checkpoint, and what the registry reads from its folder
+    assert sorted(p.name for p in ckpt.iterdir()) == [
+        "checkpoint.pt",
+        "history.json",
+        "signature.json",
+    ]
     metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())
     assert metrics["train:loss"] == pytest.approx(epochs[-1]["train:loss"], rel=1e-4)
