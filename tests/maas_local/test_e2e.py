@@ -165,7 +165,7 @@ def test_failing_training_script_ends_failed_with_its_error_and_registers_nothin
     )  # train.py's argparse rejects it, exit 2
 
     assert trained.returncode == 1, trained.stdout + trained.stderr
-    assert "Failed" in trained.stdout
+    assert " failed: " in trained.stdout  # the final words: "job ID failed: <reason>"
     _wait_for_events_handled(state["api_url"])
     (job,) = [
         j

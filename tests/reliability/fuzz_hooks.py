@@ -168,7 +168,13 @@ def documented_answer(failure: Exception, case: Any, response: Any) -> str | Non
 def reported_defect(failure: Exception, response: Any) -> str | None:
     """A defect this run found, reported to the owners of its code and awaiting their fix.
     Delete the entry with the fix, and the run checks it again."""
-    return None  # none awaits a fix now
+    if isinstance(failure, ServerError) and response.status_code == 502:
+        if "float() argument must be a string or a real number, not 'list'" in response.text:
+            # Open: a predict body of instances nested one level deeper than the model's input
+            # (seen once, in a CI run, not reproduced with the same seed) reached the model
+            # server, which answered a TypeError (502 ModelError) instead of a 400.
+            return "reported: over-nested instances answer 502 ModelError, not 400"
+    return None
 
 
 @schemathesis.hook
