@@ -77,6 +77,15 @@ def _client(home: Path | None, cloud: bool) -> Any:
         import boto3
 
         return boto3.client("s3")
+    s3 = local_s3(home)
+    if s3 is None:
+        raise SystemExit("maas: the local stack is not running: `maas local up` (or use --cloud)")
+    return s3
+
+
+def local_s3(home: Path | None) -> Any:
+    """An S3 client of the local stack running in `home`, with the credentials it issued; None
+    when no stack runs there."""
     from maas_local.aws_resources import local_client, stack_credentials
     from maas_local.config import StackPaths, default_home
     from maas_local.lifecycle import running_state
@@ -84,7 +93,7 @@ def _client(home: Path | None, cloud: bool) -> Any:
     paths = StackPaths(home or default_home())
     state = running_state(paths)
     if not state:
-        raise SystemExit("maas: the local stack is not running: `maas local up` (or use --cloud)")
+        return None
     return local_client("s3", state["parts"]["moto"]["url"], stack_credentials(paths.keys))
 
 

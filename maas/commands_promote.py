@@ -26,6 +26,7 @@ from typing import Any
 import requests
 
 from maas.client import Client
+from maas.commands_data import local_s3
 from maas.credentials import Credentials, load_profile
 from maas.errors import UsageError
 from maas.output import add_option, emit
@@ -96,15 +97,9 @@ def _said(registered: dict[str, Any], model: str, number: int, profile: str) -> 
 
 def _download(home: Path | None, uri: str, out: Path) -> str:
     """Copies the local stack's object at `uri` to `out`; answers its SHA-256."""
-    from maas_local.aws_resources import local_client, stack_credentials
-    from maas_local.config import StackPaths, default_home
-    from maas_local.lifecycle import running_state
-
-    paths = StackPaths(home or default_home())
-    state = running_state(paths)
-    if not state:
+    s3 = local_s3(home)
+    if s3 is None:
         raise UsageError("the local stack is not running: `maas local up`")
-    s3 = local_client("s3", state["parts"]["moto"]["url"], stack_credentials(paths.keys))
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     s3.download_file(bucket, key, str(out))
     digest = hashlib.sha256()
