@@ -6,7 +6,8 @@ Hyperparameters come from argv and SM_HPS (argv wins); channels from SM_CHANNEL_
 SM_CHANNEL_VALIDATION; outputs go to SM_MODEL_DIR and SM_OUTPUT_DATA_DIR. Under torchrun
 (WORLD_SIZE > 1) it trains with DistributedDataParallel and rank 0 alone writes.
 
-Outputs: the model folder (weights, config.json, signature.json, history.json, code/);
+Outputs: the model folder (weights, config.json, signature.json, history.json, code/; for
+text-generation a Hugging Face folder, with maas's config in maas.json);
 metrics.json and history.json (each epoch's metrics) in the output data folder; and, with a
 checkpoint folder, signature.json and history.json there too, because SageMaker uploads that
 folder to the job's CheckpointConfig.S3Uri, where the registry reads the signature without
@@ -28,7 +29,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from maas_training import signature
-from maas_training.artifacts import write_model_dir
+from maas_training.artifacts import read_config, write_model_dir
 from maas_training.checkpoint import load_checkpoint, save_checkpoint
 from maas_training.data import epoch_batches
 from maas_training.metrics import format_line, sagemaker_names
@@ -75,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt = "/opt/ml/checkpoints" if Path("/opt/ml/checkpoints").is_dir() else None
     # fmt: off
     add("recipe", choices=list(RECIPES), help="which model to train")
-    add("epochs", type=int, default=10, help="passes over the training data")
-    add("batch-size", type=int, default=64, help="examples per step on each process")
+    add("epochs", type=int, default=None, help="passes over the data (default: per recipe)")
+    add("batch-size", type=int, default=None, help="examples per step and process (per recipe)")
     add("lr", type=float, default=None, help="peak learning rate (default: per recipe)")
     add("weight-decay", type=float, default=0.01, help="AdamW weight decay")
     add("warmup-fraction", type=float, default=0.05, help="share of steps warming up the lr")
@@ -88,10 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("base-channels", type=int, default=32, help="image-cnn: channels of the first block")
     add("embed-dim", type=int, default=64, help="text-lstm: word embedding size")
     add("hidden-dim", type=int, default=None, help="text-lstm: LSTM size; autoencoder: layer")
-    add("vocab-size", type=int, default=20000, help="text-lstm: most frequent words to keep")
+    add("vocab-size", type=int, default=None, help="text-lstm: words kept; text-generation: BPE")
     add("min-freq", type=int, default=1, help="text-lstm: drop words seen fewer times")
     add("max-len", type=int, default=None, help="text recipes: tokens kept per text")
-    add("pretrained-path", default=env("SM_CHANNEL_PRETRAINED"), help="text-transformer: HF folder")
+    add("pretrained-path", default=env("SM_CHANNEL_PRETRAINED"), help="text recipes: an HF folder")
+    add("block-size", type=int, default=128, help="text-generation: tokens per training window")
+    add("n-layer", type=int, default=2, help="text-generation: transformer blocks of a fresh model")
+    add("n-head", type=int, default=4, help="text-generation: attention heads of a fresh model")
+    add("n-embd", type=int, default=128, help="text-generation: width of a fresh model")
     add("latent-dim", type=int, default=8, help="autoencoder: embedding size")
     add("ae-kind", choices=("dense", "conv"), default="dense", help="autoencoder: layer kind")
     add("anomaly-class", default=None, help="autoencoder: label kept out of training, scored")
@@ -105,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("checkpoint-dir", default=ckpt, help="per-epoch checkpoints (default: /opt/ml/checkpoints)")
     add("model-dir", default=env("SM_MODEL_DIR", "model"), help="where the model goes")
     add("output-data-dir", default=env("SM_OUTPUT_DATA_DIR", "output/data"), help="metrics.json")
-    add("train", default=env("SM_CHANNEL_TRAIN"), help="training channel: .npz or .tsv files")
+    add("train", default=env("SM_CHANNEL_TRAIN"), help="training channel: .npz, .tsv or .txt files")
     add("validation", default=env("SM_CHANNEL_VALIDATION"), help="validation channel (optional)")
     # fmt: on
     return p
@@ -291,9 +296,7 @@ def save_outputs(
     (out / "metrics.json").write_text(json.dumps(named, indent=2))
     _write_json(out / HISTORY_FILE, history)
     if args.checkpoint_dir:  # last: the registry reads it once the job has completed
-        signature.write(
-            args.checkpoint_dir, json.loads((Path(args.model_dir) / "config.json").read_text())
-        )
+        signature.write(args.checkpoint_dir, read_config(args.model_dir))
     rt.log(f"wrote model to {args.model_dir} and metrics to {out / 'metrics.json'}")
 
 

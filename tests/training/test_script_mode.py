@@ -65,6 +65,15 @@ def test_log_lines_feed_every_metric_definition():
         "validation:loss",
         "validation:accuracy",
         "validation:roc_auc",
+        "validation:perplexity",
+        "validation:unigram_perplexity",
+    }
+    perplexities = format_line(
+        {"epoch": 1}, {"val_perplexity": 97.5, "val_unigram_perplexity": 606}
+    )
+    assert parse_line(perplexities) == {
+        "validation:perplexity": 97.5,
+        "validation:unigram_perplexity": 606.0,
     }
 
 

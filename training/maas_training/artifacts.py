@@ -1,4 +1,10 @@
-"""The model dir that SageMaker serves, and the model.tar.gz that carries it."""
+"""The model dir that SageMaker serves, and the model.tar.gz that carries it.
+
+A model dir holds maas's config (recipe, model config, labels, input spec, hyperparameters,
+metrics) in config.json, beside model.safetensors. A recipe whose folder is a Hugging Face one
+(text-generation) leaves config.json and the weights to the library and keeps maas's config
+in maas.json; `read_config` finds it either way.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ import torch
 from torch import nn
 
 from maas_training import signature
-from maas_training.recipes import Recipe, recipe_named
-from maas_training.text import HFTokenizer, WordVocab
+from maas_training.preparation import TextEncoder
+from maas_training.recipes import BESIDE_HF_CONFIG_FILE, CONFIG_FILE, Recipe, recipe_named
 from maas_training.weights import load_model as load_weights
 from maas_training.weights import save_model
 
@@ -52,12 +58,27 @@ def write_code(model_dir: Path, recipe: Recipe, with_onnx: bool = False) -> None
     (code / "requirements.txt").write_text("\n".join(lines) + "\n")
 
 
+def read_config(model_dir: str | Path) -> dict[str, Any]:
+    """maas's config of a model dir: maas.json beside a Hugging Face folder's own config.json,
+    else config.json."""
+    for name in (BESIDE_HF_CONFIG_FILE, CONFIG_FILE):
+        path = Path(model_dir) / name
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise FileNotFoundError(f"{model_dir} holds no {CONFIG_FILE}: not a model dir train.py wrote")
+
+
 def load_model(model_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuilds the trained module from model.safetensors + config.json, in eval mode."""
+    """Rebuilds the trained module from model.safetensors + config.json (or from the recipe's
+    own folder format), in eval mode."""
     model_dir = Path(model_dir)
-    config = json.loads((model_dir / "config.json").read_text())
-    model = recipe_named(config["recipe"]).build(config["model_config"])
-    load_weights(model, model_dir / "model.safetensors")
+    config = read_config(model_dir)
+    recipe = recipe_named(config["recipe"])
+    if recipe.load is not None:
+        model = recipe.load(model_dir)
+    else:
+        model = recipe.build(config["model_config"])
+        load_weights(model, model_dir / "model.safetensors")
     return model.eval(), config
 
 
@@ -65,29 +86,31 @@ def write_model_dir(
     model_dir: str | Path,
     model: nn.Module,
     config: dict[str, Any],
-    text_encoder: WordVocab | HFTokenizer | None = None,
+    text_encoder: TextEncoder | None = None,
     metrics: dict[str, float] | None = None,
 ) -> Path:
-    """Weights (safetensors), config.json, signature.json, tokenizer files and code/: a
+    """Weights (safetensors), maas's config, signature.json, tokenizer files and code/: a
     deployable folder."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    save_model(
-        model.cpu() if next(model.parameters()).device.type != "cpu" else model,
-        str(model_dir / "model.safetensors"),
-    )
+    recipe = recipe_named(config["recipe"])
+    on_cpu = model.cpu() if next(model.parameters()).device.type != "cpu" else model
+    if recipe.save is not None:
+        recipe.save(on_cpu, model_dir)
+    else:
+        save_model(on_cpu, str(model_dir / "model.safetensors"))
     full = {
         "format_version": FORMAT_VERSION,
         **config,
         "framework": {"torch": torch.__version__.split("+")[0]},
         "metrics": metrics or {},
     }
-    (model_dir / "config.json").write_text(json.dumps(full, indent=2, default=str))
+    (model_dir / recipe.config_file).write_text(json.dumps(full, indent=2, default=str))
     signature.write(model_dir, full)
     if text_encoder is not None:
         target = model_dir / config["input"]["tokenizer"]
         text_encoder.save(target)
-    write_code(model_dir, recipe_named(config["recipe"]))
+    write_code(model_dir, recipe)
     return model_dir
 
 
@@ -105,7 +128,7 @@ def package(model_dir: str | Path, out: str | Path, onnx: str = "none") -> Path:
             raise FileNotFoundError(
                 f"{model_dir / ONNX_FILES[kind]} does not exist; run export.py {step} first"
             )
-    config = json.loads((model_dir / "config.json").read_text())
+    config = read_config(model_dir)
     write_code(model_dir, recipe_named(config["recipe"]), with_onnx=bool(wanted))
     skip = {ONNX_FILES[k] for k in ONNX_FILES if k not in wanted}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ METRIC_NAMES = {
     "val_loss": "validation:loss",
     "val_accuracy": "validation:accuracy",
     "val_roc_auc": "validation:roc_auc",
+    "val_perplexity": "validation:perplexity",
+    "val_unigram_perplexity": "validation:unigram_perplexity",
 }
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from maas_training import generation
 from maas_training.data import (
     DataError,
     TensorData,
@@ -32,13 +34,19 @@ from maas_training.models import (
 from maas_training.text import HFTokenizer, WordVocab, pad
 
 
+class TextEncoder(Protocol):
+    """What the model folder keeps of a text model's tokenizer (at config's input.tokenizer)."""
+
+    def save(self, path: Path) -> None: ...
+
+
 @dataclass
 class Prepared:
     train: TensorData
     val: TensorData
     model: nn.Module
     config: dict[str, Any]  # what config.json will hold, less the metrics
-    text_encoder: WordVocab | HFTokenizer | None = None
+    text_encoder: TextEncoder | None = None
 
 
 def _split(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,3 +163,42 @@ def _text_prepared(
     return Prepared(
         tensors(t, y), tensors(tv, yv), model, {"labels": labels, "input": spec}, encoder
     )
+
+
+def _documents(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    docs = generation.read_documents(args.train)
+    if args.validation:
+        val_docs = generation.read_documents(args.validation)
+        tr = np.arange(len(docs))
+    else:
+        tr, va = _split(args, len(docs))
+        val_docs = [docs[i] for i in va]
+    tr = _subsample(tr, args.max_train_samples, args.seed)
+    return [docs[i] for i in tr], val_docs
+
+
+def prepare_text_generation(args: argparse.Namespace) -> Prepared:
+    """A fresh GPT-2 with a BPE tokenizer trained on the training text, or the causal LM at
+    --pretrained-path with its own tokenizer; the text as windows of --block-size tokens."""
+    train_docs, val_docs = _documents(args)
+    if args.pretrained_path:
+        model, tokenizer = generation.load_pretrained(args.pretrained_path)
+    else:
+        tokenizer = generation.train_tokenizer(train_docs, args.vocab_size)
+        model = generation.fresh_model(
+            tokenizer, args.block_size, args.n_layer, args.n_head, args.n_embd, args.dropout
+        )
+    block = min(args.block_size, generation.context_length(model))
+    train, val = (
+        generation.token_blocks(generation.token_stream(tokenizer, docs), block, tokenizer.eos_id)
+        for docs in (train_docs, val_docs)
+    )
+    val.unigram_log_probs = generation.unigram_log_probs(train, len(tokenizer))
+    spec = {"kind": "prompt", "tokenizer": ".", "context_length": generation.context_length(model)}
+    corpus = {
+        "train_documents": len(train_docs),
+        "train_tokens": train.tokens,
+        "validation_documents": len(val_docs),
+        "validation_tokens": val.tokens,
+    }
+    return Prepared(train, val, model, {"labels": [], "input": spec, "corpus": corpus}, tokenizer)

@@ -6,7 +6,6 @@ so a test figure is measured on exactly the path a request takes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from maas_training import protocol
+from maas_training.artifacts import read_config
 from maas_training.backends import OnnxBackend, TorchBackend, choose_backend
 from maas_training.recipes import recipe_named
 from maas_training.tasks import Task
@@ -32,8 +32,13 @@ class LoadedModel:
 
 def load(model_dir: str | Path) -> LoadedModel:
     root = Path(model_dir)
-    config = json.loads((root / "config.json").read_text())
+    config = read_config(root)
     spec = config["input"]
+    if spec["kind"] not in ("text", "image"):
+        raise NotImplementedError(
+            f"{root} holds a {config['recipe']} model, which inference.py does not serve; "
+            "its folder loads with transformers' AutoModelForCausalLM and AutoTokenizer"
+        )
     encoder: WordVocab | HFTokenizer | None = None
     if spec["kind"] == "text":
         tok = root / spec["tokenizer"]

@@ -9,6 +9,12 @@ the archive:
                  {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}],
      "labels": ["0", "1", ...]}
 
+A text-generation model takes a prompt and answers its continuation, named as in the Open
+Inference Protocol's generate extension (Triton's `v2/models/{name}/generate`):
+
+    {"inputs":  [{"name": "text_input", "datatype": "BYTES", "shape": [-1]}],
+     "outputs": [{"name": "text_output", "datatype": "BYTES", "shape": [-1]}], "labels": []}
+
 train.py writes it into the model folder (so it travels inside model.tar.gz) and into the
 checkpoint folder, which SageMaker uploads to the job's CheckpointConfig.S3Uri even with
 network isolation; export.py's `package` writes it beside the model.tar.gz it makes.
@@ -26,6 +32,7 @@ BATCH = -1  # the batch dimension: any number of instances
 # The names requests give their one input tensor; the model accepts one input of its kind.
 IMAGE_INPUT = "image"
 TEXT_INPUT = "text"
+PROMPT_INPUT, GENERATED_OUTPUT = "text_input", "text_output"
 
 
 def label_names(config: dict[str, Any]) -> list[str]:
@@ -46,6 +53,12 @@ def _label_datatype(config: dict[str, Any]) -> str:
 def build(config: dict[str, Any]) -> dict[str, Any]:
     """The signature of the model whose config.json is `config`."""
     spec = config["input"]
+    if spec["kind"] == "prompt":  # a text generator: prompts in, their continuations out
+        return {
+            "inputs": [_tensor(PROMPT_INPUT, "BYTES")],
+            "outputs": [_tensor(GENERATED_OUTPUT, "BYTES")],
+            "labels": [],
+        }
     if spec["kind"] == "text":
         inputs = [_tensor(TEXT_INPUT, "BYTES")]
     else:

@@ -1,4 +1,4 @@
-"""What a recipe's model computes: class labels, or anomaly scores with embeddings.
+"""What a recipe's model computes: class labels, anomaly scores with embeddings, or next tokens.
 
 The task decides everything downstream of the model's forward pass: the training loss, the
 validation metrics in the log lines, the outputs the served graph returns (their ONNX names
@@ -8,6 +8,7 @@ too), the predictions a request gets back, and the figures a labelled test chann
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -17,8 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from maas_training.data import TensorData, encode_labels
+from maas_training.generation import IGNORE, TokenBlocks, vocab_size
 from maas_training.metrics import roc_auc
 from maas_training.models import AutoEncoder, ScoreAndEmbed
+from maas_training.signature import GENERATED_OUTPUT
 
 Inputs = tuple[torch.Tensor, ...]
 Autocast = Callable[[], contextlib.AbstractContextManager]
@@ -152,5 +155,64 @@ class AnomalyDetection:
         return {"roc_auc": roc_auc(outputs[0], flags), "rows": float(len(flags))}
 
 
+class LanguageModeling:
+    """A causal language model: each position predicts the next token (IGNORE targets pad).
+
+    Validation reports the mean loss per token, its perplexity, and the perplexity that a
+    unigram model of the training tokens gets on the same targets: the bar that any use of
+    context must clear. Generation is served from the Hugging Face folder, not by this task.
+    """
+
+    output_names: tuple[str, ...] = (GENERATED_OUTPUT,)
+    LOGITS_BUDGET = 2**24  # floats of (rows, T, V) logits per validation forward pass
+
+    def loss(self, model: nn.Module, inputs: Inputs, targets: torch.Tensor) -> torch.Tensor:
+        logits = model(inputs[0], use_cache=False).logits.float()  # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+
+    def validate(
+        self, model: nn.Module, data: TensorData, batch_size: int, device, autocast: Autocast
+    ) -> dict[str, float]:
+        total, count = 0.0, 0
+        tokens_per_row = data.targets.shape[1] * vocab_size(model)
+        rows = max(1, min(batch_size, self.LOGITS_BUDGET // tokens_per_row))
+        with _evaluating(model):
+            for idx in torch.arange(len(data)).split(rows):
+                inputs, targets = data.batch(idx, device)
+                with autocast():
+                    logits = model(inputs[0], use_cache=False).logits.float()  # (B, T, V)
+                total += F.cross_entropy(
+                    logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum"
+                ).item()
+                count += int((targets != IGNORE).sum())
+        out = {"val_loss": total / count, "val_perplexity": _perplexity(total / count)}
+        if isinstance(data, TokenBlocks) and data.unigram_log_probs is not None:
+            targets = data.targets[data.targets != IGNORE]
+            unigram = -float(data.unigram_log_probs[targets].mean())
+            out["val_unigram_perplexity"] = _perplexity(unigram)
+        return out
+
+    def serving_graph(self, model: nn.Module) -> nn.Module:
+        raise NotImplementedError(_NOT_SERVED)
+
+    def predictions(self, outputs: list[np.ndarray], config: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError(_NOT_SERVED)
+
+    def score(
+        self, outputs: list[np.ndarray], labels: list, config: dict[str, Any]
+    ) -> dict[str, float]:
+        raise NotImplementedError(_NOT_SERVED)
+
+
+def _perplexity(loss: float) -> float:
+    return math.exp(loss) if loss < 700 else math.inf  # exp overflows a float past ~709
+
+
+_NOT_SERVED = (
+    "inference.py does not serve text generation: load the model folder with "
+    "transformers' AutoModelForCausalLM and AutoTokenizer"
+)
+
 CLASSIFICATION = Classification()
 ANOMALY_DETECTION = AnomalyDetection()
+LANGUAGE_MODELING = LanguageModeling()
