@@ -21,7 +21,11 @@ from urllib.parse import unquote
 # The methods an OpenAPI path item may hold that API Gateway can route.
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # The route groups of the real API: one Lambda function and one handlers/ package each.
-ROUTE_GROUPS = ("predict", "registry", "deployments", "training_jobs", "meta")
+ROUTE_GROUPS = ("predict", "registry", "deployments", "training_jobs", "meta", "openai")
+# Groups whose function streams its answer: an ASGI app (`handlers/<group>/app.py`, `app`) that
+# the AWS Lambda Web Adapter runs in response-stream mode, behind an API Gateway integration
+# with responseTransferMode STREAM. The local gateway runs the same app the same way.
+STREAMING_GROUPS = frozenset({"openai"})
 # The function that SageMaker's state-change events reach (through EventBridge, not the API).
 EVENTS_GROUP = "events"
 INVOKE_SCOPE = "maas/invoke"

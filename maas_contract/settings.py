@@ -84,6 +84,13 @@ class HandlerSettings:
     metric_definitions: tuple[dict[str, str], ...] = _setting(
         "METRIC_DEFINITIONS", (), _metric_definitions
     )
+    # The large-model-inference (LMI, vLLM) image that serves text-generation versions, resolved
+    # at synth like the others (maas_contract.generation says what that container speaks).
+    generation_image_uri: str | None = _setting("GENERATION_IMAGE_URI", None)
+    # The OpenAI-compatible function's token accounting: the table that counts each client's
+    # prompt and completion tokens, and each client's limits (JSON, cdk.json `clients`).
+    token_usage_table: str | None = _setting("TOKEN_USAGE_TABLE", None)
+    token_quotas: str | None = _setting("TOKEN_QUOTAS", None)
     # The thresholds of the rollback alarms the handlers give each endpoint (cdk.json `alarms`).
     model_5xx_per_min: float = _setting("MODEL_5XX_PER_MIN", 1.0, _positive)
     model_p99_latency_ms: float = _setting("MODEL_P99_LATENCY_MS", 1000.0, _positive)
