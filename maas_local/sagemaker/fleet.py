@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maas_contract.generation import is_generation_container
 from maas_local.sagemaker import s3io
 from maas_local.sagemaker.capture import DataCapture
 from maas_local.sagemaker.model_worker import TOKEN_HEADER
@@ -47,6 +48,36 @@ class ModelReply(bytes):
         reply.custom_attributes = custom_attributes
         reply.variant = variant
         return reply
+
+
+class ModelStream:
+    """A model server's streamed answer: status and headers now, the body as it comes."""
+
+    def __init__(
+        self, variant: VariantServer, conn: http.client.HTTPConnection, response: Any
+    ) -> None:
+        self.variant = variant
+        self.status: int = response.status
+        self.content_type: str = response.getheader("Content-Type", "application/json")
+        self.custom_attributes: str | None = response.getheader(CUSTOM_ATTRIBUTES_HEADER)
+        self._conn = conn
+        self._response = response
+
+    def chunks(self, size: int = 65536):
+        """The body's bytes as the worker sends them; WorkerDied if it breaks off, TimeoutError
+        if it stalls."""
+        try:
+            while chunk := self._response.read1(size):
+                yield chunk
+        except TimeoutError:
+            raise
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            raise WorkerDied(f"model server for {self.variant.name} broke off: {exc}") from exc
+        finally:
+            self._conn.close()
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
 
 
 class LoadError(Exception):
@@ -89,6 +120,16 @@ class VariantServer:
     def role(self) -> str:
         """The model's execution role: SageMaker fetches its artifact as this role."""
         return str(self.model.get("ExecutionRoleArn", ""))
+
+    @property
+    def container(self) -> dict[str, Any]:
+        return self.model.get("PrimaryContainer") or (self.model.get("Containers") or [{}])[0]
+
+    @property
+    def generation(self) -> bool:
+        """Served by the LMI (text generation) container rather than script mode."""
+        container = self.container
+        return is_generation_container(container.get("Image", ""), container.get("Environment"))
 
     @property
     def pid(self) -> int | None:
@@ -135,9 +176,10 @@ class VariantServer:
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         env["PYTHONUNBUFFERED"] = "1"
         code_dir = model_dir / "code"
+        worker = "lmi_worker" if self.generation else "model_worker"
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "maas_local.sagemaker.model_worker",
+                [sys.executable, "-m", f"maas_local.sagemaker.{worker}",
                  "--model-dir", str(model_dir), "--ready-file", str(ready)],
                 cwd=code_dir if code_dir.is_dir() else model_dir,
                 env=env,
@@ -187,6 +229,23 @@ class VariantServer:
             self.model_errors += response.status >= 500
         reply = ModelReply.of(data, response.getheader(CUSTOM_ATTRIBUTES_HEADER), self)
         return response.status, reply, response.getheader("Content-Type", "application/json")
+
+    def open_stream(self, body: bytes, headers: dict[str, str]) -> ModelStream:
+        """Sends one invocation and returns once the worker answers its status line; the body
+        is read from the returned stream, on a connection of its own."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise WorkerDown(f"model server for {self.name} is not running")
+        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=60)
+        try:
+            conn.request("POST", "/invocations", body, {**headers, TOKEN_HEADER: self._token})
+            response = conn.getresponse()
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            conn.close()
+            raise WorkerDied(f"model server for {self.name} failed: {exc}") from exc
+        with self._count_lock:
+            self.invocations += 1
+            self.model_errors += response.status >= 500
+        return ModelStream(self, conn, response)
 
     def _connection(self) -> http.client.HTTPConnection:
         """A kept-alive connection to the current worker, or a new one."""

@@ -12,7 +12,13 @@ import json
 from typing import Any
 
 from maas_local.sagemaker.endpoints import Endpoints
-from maas_local.sagemaker.fleet import LoadError, VariantServer, WorkerDied, WorkerDown
+from maas_local.sagemaker.fleet import (
+    LoadError,
+    ModelStream,
+    VariantServer,
+    WorkerDied,
+    WorkerDown,
+)
 from maas_local.sagemaker.protocol import AwsError
 
 
@@ -44,6 +50,31 @@ def invoke(
     if status != 200:
         raise _model_error(endpoints.ctx, name, status, data)
     return data, content_type, variant.name
+
+
+def open_stream(
+    endpoints: Endpoints, name: str, body: bytes, headers: dict[str, str], target: str | None
+) -> ModelStream:
+    """InvokeEndpointWithResponseStream's routing and errors, which are InvokeEndpoint's up to
+    the model's status line; returns the model's answer, its body still to read."""
+    variant = _route(endpoints, name, target)
+    if variant.state == "Restarting":
+        raise runtime_error("ModelNotReadyException", f"Model for {name} is loading", 429)
+    try:
+        if variant.state == "Failed":
+            raise WorkerDown(f"model server for {variant.name} is down")
+        stream = variant.open_stream(body, headers)
+    except WorkerDown as exc:
+        try:
+            variant.restart(endpoints.ctx.load_timeout_s)
+        except LoadError:
+            pass
+        if isinstance(exc, WorkerDied):
+            raise _model_error(endpoints.ctx, name, 500, b"Worker died.") from exc
+        raise runtime_error("ServiceUnavailable", f"{exc}; it is being restarted", 503) from exc
+    if stream.status != 200:
+        raise _model_error(endpoints.ctx, name, stream.status, stream.read())
+    return stream
 
 
 def _route(endpoints: Endpoints, name: str, target: str | None) -> VariantServer:

@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
-from maas_local.sagemaker import event_publisher, protocol, rules, runtime, s3io
+from maas_local.sagemaker import event_publisher, eventstream, protocol, rules, runtime, s3io
 from maas_local.sagemaker.capture import Observed
 from maas_local.sagemaker.control_plane import Context, ControlPlane
+from maas_local.sagemaker.fleet import ModelReply, WorkerDown
 from maas_local.sagemaker.protocol import AwsError
 from maas_local.sagemaker.sigv4 import ACCESS_KEY_ENV, SECRET_KEY_ENV, Refusal, Verifier
 
@@ -24,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The policies file the local stack writes from the synthesised template (maas_local.stack).
 POLICIES_ENV = "MAAS_IAM_POLICIES"
 INVOCATION_PATH = re.compile(r"^/endpoints/([^/?]+)/invocations/?(\?.*)?$")
+STREAM_PATH = re.compile(r"^/endpoints/([^/?]+)/invocations-response-stream/?(\?.*)?$")
 MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker's real-time invocation limit
 RUNTIME_HEADERS = {
     "ContentType": "Content-Type",
@@ -31,6 +33,14 @@ RUNTIME_HEADERS = {
     "CustomAttributes": "X-Amzn-SageMaker-Custom-Attributes",
     "TargetVariant": "X-Amzn-SageMaker-Target-Variant",
     "InferenceId": "X-Amzn-SageMaker-Inference-Id",
+}
+# InvokeEndpointWithResponseStream names Accept differently (botocore's sagemaker-runtime model).
+STREAM_HEADERS = {
+    **RUNTIME_HEADERS,
+    "Accept": "X-Amzn-SageMaker-Accept",
+    "TargetContainerHostname": "X-Amzn-SageMaker-Target-Container-Hostname",
+    "InferenceComponentName": "X-Amzn-SageMaker-Inference-Component",
+    "SessionId": "X-Amzn-SageMaker-Session-Id",
 }
 
 
@@ -182,8 +192,11 @@ class RequestHandler(LocalRequestHandler):
             self._send(err.status, protocol.rest_error(err), "application/json", err.code)
             return
         match = INVOCATION_PATH.match(self.path)
+        streamed = STREAM_PATH.match(self.path)
         if match:
             self._runtime(unquote(match.group(1)), body)
+        elif streamed:
+            self._runtime_stream(unquote(streamed.group(1)), body)
         elif self.path in ("/", "/?") and "X-Amz-Target" in self.headers:
             self._control(self.headers["X-Amz-Target"], body)
         else:
@@ -216,30 +229,112 @@ class RequestHandler(LocalRequestHandler):
             failure = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
             self._send(500, protocol.json_error(failure), content_type, failure.code)
 
+    def _runtime_params(
+        self, endpoint: str, body: bytes, operation_name: str, headers: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Signature, then the operation's input checks; returns (params, headers to forward)."""
+        self._require_signature(body)
+        params: dict[str, Any] = {"EndpointName": endpoint, "Body": body}
+        for member, header in headers.items():
+            if self.headers.get(header):
+                params[member] = self.headers[header]
+        operation = protocol.operation("sagemaker-runtime", operation_name)
+        try:
+            protocol.check(params, operation.input_shape)
+        except AwsError as err:
+            raise AwsError("ValidationError", err.message, 400) from err
+        # Lengths and patterns too (CustomAttributes: at most 1024 ASCII characters).
+        constrained = rules.constraint_errors(
+            {k: v for k, v in params.items() if k != "Body"}, operation.input_shape
+        )
+        if constrained is not None:
+            raise AwsError("ValidationError", constrained.message, 400)
+        forwarded = {
+            "Content-Type": params.get("ContentType", "application/octet-stream"),
+            "Accept": params.get("Accept", "*/*"),
+        }
+        if "CustomAttributes" in params:
+            forwarded["X-Amzn-SageMaker-Custom-Attributes"] = params["CustomAttributes"]
+        return params, forwarded
+
+    def _runtime_stream(self, endpoint: str, body: bytes) -> None:
+        """InvokeEndpointWithResponseStream: the model's body as PayloadPart events, as it comes.
+        Errors before the first byte are the runtime's JSON errors; after it, error events."""
+        operation = "InvokeEndpointWithResponseStream"
+        try:
+            params, forwarded = self._runtime_params(endpoint, body, operation, STREAM_HEADERS)
+            stream = runtime.open_stream(
+                self.server.control.endpoints,
+                endpoint,
+                body,
+                forwarded,
+                params.get("TargetVariant"),
+            )
+        except AwsError as err:
+            self._send(err.status, protocol.rest_error(err), "application/json", err.code)
+            return
+        except Exception as exc:  # a bug of ours
+            log.exception("%s %s failed", operation, endpoint)
+            failure = AwsError("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+            self._send(500, protocol.rest_error(failure), "application/json", failure.code)
+            return
+        headers = {
+            "X-Amzn-SageMaker-Content-Type": stream.content_type,
+            "x-Amzn-Invoked-Production-Variant": stream.variant.name,
+        }
+        if stream.custom_attributes:
+            headers[RUNTIME_HEADERS["CustomAttributes"]] = stream.custom_attributes
+        self.send_response(200)
+        for name, value in [
+            ("Content-Type", eventstream.CONTENT_TYPE),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            ("Transfer-Encoding", "chunked"),
+            *headers.items(),
+        ]:
+            self.send_header(name, value)
+        self.end_headers()
+        received: list[bytes] = []
+        try:
+            try:
+                for chunk in stream.chunks():
+                    received.append(chunk)
+                    self._write_chunk(eventstream.payload_part(chunk))
+            except TimeoutError:
+                self._write_chunk(
+                    eventstream.model_stream_error(
+                        "The model did not finish its response in time.",
+                        "ModelInvocationTimeExceeded",
+                    )
+                )
+            except WorkerDown as exc:
+                self._write_chunk(eventstream.model_stream_error(str(exc), "StreamBroken"))
+            except Exception as exc:  # a bug of ours, after the status line went out
+                log.exception("%s %s failed mid-stream", operation, endpoint)
+                self._write_chunk(eventstream.internal_stream_failure(f"{type(exc).__name__}"))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the caller went away; the worker's connection is closed already
+            self.close_connection = True
+            return
+        reply = ModelReply.of(b"".join(received), stream.custom_attributes, stream.variant)
+        _capture(
+            endpoint,
+            stream.variant.name,
+            reply,
+            forwarded["Content-Type"],
+            body,
+            stream.content_type,
+            params,
+        )
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
     def _runtime(self, endpoint: str, body: bytes) -> None:
         try:
-            self._require_signature(body)
-            params: dict[str, Any] = {"EndpointName": endpoint, "Body": body}
-            for member, header in RUNTIME_HEADERS.items():
-                if self.headers.get(header):
-                    params[member] = self.headers[header]
-            operation = protocol.operation("sagemaker-runtime", "InvokeEndpoint")
-            try:
-                protocol.check(params, operation.input_shape)
-            except AwsError as err:
-                raise AwsError("ValidationError", err.message, 400) from err
-            # Lengths and patterns too (CustomAttributes: at most 1024 ASCII characters).
-            constrained = rules.constraint_errors(
-                {k: v for k, v in params.items() if k != "Body"}, operation.input_shape
+            params, forwarded = self._runtime_params(
+                endpoint, body, "InvokeEndpoint", RUNTIME_HEADERS
             )
-            if constrained is not None:
-                raise AwsError("ValidationError", constrained.message, 400)
-            forwarded = {
-                "Content-Type": params.get("ContentType", "application/octet-stream"),
-                "Accept": params.get("Accept", "*/*"),
-            }
-            if "CustomAttributes" in params:
-                forwarded["X-Amzn-SageMaker-Custom-Attributes"] = params["CustomAttributes"]
             data, content_type, variant = runtime.invoke(
                 self.server.control.endpoints,
                 endpoint,
