@@ -193,6 +193,29 @@ RESPONSES: dict[str, Any] = {
         "status": "Deleting",
         "pending_cleanup": 2,
     },
+    "UsageReport": {
+        "minute": "2025-06-01T09:41",
+        "day": "2025-06-01",
+        "clients": [
+            {
+                "client_id": "7d0xmpl1v5e2b4ngjoaa5nsb4",
+                "name": "web",
+                "minute": {
+                    "prompt_tokens": 120,
+                    "completion_tokens": 380,
+                    "total_tokens": 500,
+                    "requests": 3,
+                },
+                "day": {
+                    "prompt_tokens": 9120,
+                    "completion_tokens": 20480,
+                    "total_tokens": 29600,
+                    "requests": 211,
+                },
+                "limits": {"tokens_per_minute": 10000, "tokens_per_day": 1000000},
+            }
+        ],
+    },
     "Liveness": {"live": True},
     "Readiness": {"ready": True},
 }

@@ -13,12 +13,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from handlers.meta import examples, links, rules
+from handlers.meta import examples, links, rules, streaming
 from handlers.meta.schemas import error_response, error_statuses
 from handlers.shared.idempotency import HEADER as IDEMPOTENCY_HEADER
 from handlers.shared.resolver import OAUTH_SCHEME, security_schemes
 from maas_contract.errors import ERROR_SCHEMA
-from maas_contract.routes import ROUTE_GROUPS, handler_module
+from maas_contract.routes import ROUTE_GROUPS, STREAMING_GROUPS, handler_module
 
 # Every operation's id, by (path, method): what generated clients name their methods, and
 # API Gateway its methods' OperationName. The Open Inference Protocol's routes take the names
@@ -44,6 +44,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("/v1/training-jobs/{job_id}", "get"): "getTrainingJob",
     ("/v1/training-jobs/{job_id}", "delete"): "stopTrainingJob",
     ("/v1/openapi.json", "get"): "getOpenApiDocument",
+    ("/v1/usage", "get"): "getTokenUsage",
+    # The OpenAI-compatible routes take OpenAI's own operation names, except its listModels.
+    ("/openai/v1/chat/completions", "post"): "createChatCompletion",
+    ("/openai/v1/completions", "post"): "createCompletion",
+    ("/openai/v1/models", "get"): "listGenerationModels",
     ("/v2", "get"): "serverMetadata",
     ("/v2/health/live", "get"): "serverLive",
     ("/v2/health/ready", "get"): "serverReady",
@@ -237,6 +242,7 @@ def _finish(document: dict[str, Any]) -> dict[str, Any]:
             for status in error_statuses(method, operation):
                 responses[status] = error_response(status)
             _add_examples(path, operation)
+    streaming.add(document, OPERATION_IDS)
     links.add(document)
     return document
 
@@ -256,9 +262,12 @@ def served_document() -> dict[str, Any]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    """Every group's routes in one resolver, described (each Lambda serves only its own)."""
+    """Every group's routes in one resolver, described (each Lambda serves only its own); the
+    streaming groups' ASGI routes are described from their own tables (streaming.py)."""
     app = APIGatewayRestResolver(enable_validation=True)
     for group in ROUTE_GROUPS:
+        if group in STREAMING_GROUPS:
+            continue
         app.include_router(importlib.import_module(handler_module(group)).router)
     generated = app.get_openapi_json_schema(
         title="maas",

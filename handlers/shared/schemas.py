@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from maas_contract.names import MODEL_NAME_PATTERN, VERSION_MAX
 
-Recipe = Literal["image-cnn", "text-lstm", "text-transformer", "autoencoder"]
+Recipe = Literal["image-cnn", "text-lstm", "text-transformer", "autoencoder", "text-generation"]
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
 Version = Annotated[int, Field(ge=1, le=VERSION_MAX)]

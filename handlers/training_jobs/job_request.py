@@ -93,6 +93,8 @@ def create_request(
     channels = [_channel("train", _dataset(spec.datasets.train, sm))]
     if spec.datasets.validation:
         channels.append(_channel("validation", _dataset(spec.datasets.validation, sm)))
+    if spec.datasets.pretrained:
+        channels.append(_channel("pretrained", _dataset(spec.datasets.pretrained, sm)))
     channels.append(_channel(CODE_CHANNEL, sm.source_dir_s3_uri))
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
     if spec.spot:

@@ -79,6 +79,13 @@ class MetricThreshold(Strict):
 class Datasets(Strict):
     train: str = Field(pattern=S3_URI)
     validation: str | None = Field(default=None, pattern=S3_URI)
+    pretrained: str | None = Field(
+        default=None,
+        pattern=S3_URI,
+        description="text-generation only: an S3 prefix holding a Hugging Face causal LM folder"
+        " to fine-tune (the `pretrained` channel, train.py's --pretrained-path); with"
+        " hyperparameter lora-r > 0, LoRA trains adapters on it",
+    )
 
 
 class TrainingJobCreate(Strict):
@@ -134,6 +141,11 @@ class TrainingJobCreate(Strict):
             raise ValueError("auto_deploy needs a deployment block")
         if self.auto_deploy and self.metric_threshold is None:
             raise ValueError("auto_deploy needs a metric_threshold to gate the deployment")
+        if self.datasets.pretrained is not None and self.recipe != "text-generation":
+            raise ValueError("datasets.pretrained is for the text-generation recipe only")
+        lora = self.hyperparameters.get("lora-r", self.hyperparameters.get("lora_r", 0))
+        if lora not in (0, "0", False) and self.datasets.pretrained is None:
+            raise ValueError("hyperparameter lora-r needs datasets.pretrained, the model it adapts")
         wait = self.max_wait_seconds
         if wait is not None and (not self.spot or wait < self.max_runtime_seconds):
             raise ValueError("max_wait_seconds applies to spot only and must be >= max runtime")

@@ -68,8 +68,14 @@ def start(spec: TrainingJobCreate) -> TrainingJobOut:
         "created_at": now,
         "updated_at": now,
         **spec.model_dump(
-            mode="json",
-            include={"metric_threshold", "deployment", "input_schema", "hyperparameters"},
+            mode="json", include={"metric_threshold", "input_schema", "hyperparameters"}
+        ),
+        # Only what the caller set: a default (the instance type) is the deployment's to pick
+        # for the version's recipe when it starts, as for a deployment asked for directly.
+        "deployment": (
+            None
+            if spec.deployment is None
+            else spec.deployment.model_dump(mode="json", exclude_unset=True)
         ),
     }
     registry_table.put_job(job)

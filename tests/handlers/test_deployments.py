@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from handlers.deployments import endpoint
 from handlers.deployments import routes as deployments
 from handlers.events import routes as events
 from handlers.registry import routes as registry
 from handlers.shared import aws
-from maas_contract import names
-from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME
+from maas_contract import generation, names
+from maas_contract.sagemaker import MODEL_VERSION_ENV, VARIANT_NAME, is_gpu
 from tests.handlers.support import (
     ADMIN,
     INFERENCE_CPU,
@@ -33,6 +35,7 @@ from tests.handlers.support import (
     error_of,
     load_event,
     register,
+    registration_event,
     session,
 )
 
@@ -523,3 +526,98 @@ def test_an_unknown_deployment_is_a_404(demo, lambda_context):
     )
 
     assert got.status == 404
+
+
+# --- text generation: the LMI container ------------------------------------------------------
+
+GENERATION_IMAGE = (
+    "763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.36.0-lmi27.0.0-cu130"
+)
+
+
+@pytest.fixture
+def generator(sagemaker_calls, lambda_context, monkeypatch):
+    """Model `demo` with version 1 registered as a text-generation model, and the stage's LMI
+    image in the environment (GENERATION_IMAGE_URI, as infra sets it)."""
+    monkeypatch.setenv("GENERATION_IMAGE_URI", GENERATION_IMAGE)
+    event = registration_event("demo", key="gen-1")
+    body = json.loads(event["body"])
+    event["body"] = json.dumps({**body, "recipe": "text-generation"})
+    assert call(registry, event, lambda_context).status == 201
+    # moto knows no ml.g5 type; these two answer for it.
+    sagemaker_calls.answers["CreateEndpointConfig"] = {"EndpointConfigArn": "arn:aws:sagemaker:::c"}
+    sagemaker_calls.answers["CreateEndpoint"] = {"EndpointArn": "arn:aws:sagemaker:::endpoint/x"}
+    return sagemaker_calls
+
+
+def test_a_generation_version_runs_on_the_lmi_image_from_its_pinned_archive(
+    generator, lambda_context
+):
+    """The LMI container serves the Hugging Face folder SageMaker extracts from ModelDataUrl
+    ("a single gzip compressed tar archive",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html) to
+    /opt/ml/model, configured through its environment (OPTION_* variables,
+    https://docs.djl.ai/docs/serving/serving/docs/lmi/deployment_guide/configurations.html)."""
+    reply = deploy(1, lambda_context, instance_type="ml.g5.xlarge")
+
+    assert reply.status == 202, reply.body
+    primary = generator.last("CreateModel")["PrimaryContainer"]
+    assert primary["Image"] == GENERATION_IMAGE
+    assert primary["Environment"] == {
+        **generation.container_environment(),
+        MODEL_VERSION_ENV: "1",
+    }
+    assert generation.is_generation_container(primary["Image"], primary["Environment"])
+    digest = hashlib.sha256(b"model of models/demo/model.tar.gz").hexdigest()
+    assert primary["ModelDataUrl"] == (
+        f"s3://maas-test-artifacts/pinned/sha256/{digest}/model.tar.gz"
+    )
+    assert generator.last("CreateModel")["EnableNetworkIsolation"] is True
+    # The rest is every model's path: capture, no volume key on local NVMe, the endpoint.
+    config = generator.last("CreateEndpointConfig")
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
+    assert config["DataCaptureConfig"]["DestinationS3Uri"] == "s3://maas-test-capture/demo"
+    assert "KmsKeyId" not in config
+    assert generator.last("CreateEndpoint")["EndpointName"] == ENDPOINT
+
+
+def test_a_generation_version_takes_a_gpu_instance_when_the_request_names_none(
+    generator, lambda_context
+):
+    body = deployment_body(1)
+    del body["instance_type"]
+    event = api_event(
+        "POST",
+        DEPLOY,
+        path_params={"model": "demo"},
+        body=body,
+        headers={"Idempotency-Key": "gen-default"},
+        scopes=ADMIN,
+    )
+
+    assert call(deployments, event, lambda_context).status == 202
+    instance_type = generator.last("CreateEndpointConfig")["ProductionVariants"][0]["InstanceType"]
+    assert instance_type == endpoint.GENERATION_INSTANCE_TYPE
+    assert is_gpu(instance_type)
+
+
+def test_a_generation_version_on_a_cpu_instance_is_a_400_and_creates_nothing(
+    generator, lambda_context
+):
+    reply = deploy(1, lambda_context, instance_type="ml.m5.large")
+
+    assert reply.status == 400
+    assert "GPU" in error_of(reply)[1]
+    assert generator.sent("CreateModel") == []
+
+
+def test_a_generation_deployment_without_the_lmi_image_set_fails_and_releases_the_model(
+    generator, lambda_context, monkeypatch
+):
+    monkeypatch.delenv("GENERATION_IMAGE_URI")
+
+    reply = deploy(1, lambda_context, instance_type="ml.g5.xlarge")
+
+    assert reply.status == 500
+    assert generator.sent("CreateModel") == []
+    assert model(lambda_context)["active_deployment"] is None

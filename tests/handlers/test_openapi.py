@@ -11,7 +11,7 @@ from handlers.meta import routes as meta
 from handlers.meta import service as document
 from maas_contract.errors import ERROR_SCHEMA
 from maas_contract.names import MODEL_NAME_PATTERN
-from maas_contract.routes import ADMIN_SCOPE, INVOKE_SCOPE, ROUTE_GROUPS
+from maas_contract.routes import ADMIN_SCOPE, INVOKE_SCOPE, ROUTE_GROUPS, STREAMING_GROUPS
 from tests.handlers.support import ROOT, api_event, call
 
 
@@ -34,7 +34,7 @@ def test_every_operation_names_its_group_and_its_scopes():
         scopes = {s for option in operation["security"] for s in option["oauth2"]}
         group = operation["tags"][0]
         writes = method != "get" and group in ("registry", "deployments")
-        admin_only = writes or group == "training_jobs"
+        admin_only = writes or group == "training_jobs" or path == "/v1/usage"
         assert scopes == ({ADMIN_SCOPE} if admin_only else {INVOKE_SCOPE, ADMIN_SCOPE}), path
         assert all("apiKey" in option for option in operation["security"])
 
@@ -45,11 +45,39 @@ def test_every_error_status_of_every_operation_declares_the_one_error_body():
     assert doc["components"]["schemas"]["Error"] == ERROR_SCHEMA
     assert "GatewayError" not in doc["components"]["schemas"]
     for path, method, operation in _operations(doc):
+        if operation["tags"][0] in STREAMING_GROUPS:
+            continue
         errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
         assert {"400", "401", "403", "429", "500", "502", "504"} <= set(errors), (path, method)
         for status, response in errors.items():
             schema = response["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/Error"}, (path, method, status)
+
+
+def test_the_openai_routes_declare_openais_error_object_and_the_gateways_where_it_answers():
+    """OpenAI's clients read {"error": {"message", "type", "param", "code"}}; API Gateway's own
+    answers (401, 403, 413, 429, 502, 504) carry the one gateway body before the function runs."""
+    doc = document.openapi_document()
+    own = {"$ref": "#/components/schemas/ErrorResponse"}
+    either = {"oneOf": [own, {"$ref": "#/components/schemas/Error"}]}
+    openai = [(p, m, op) for p, m, op in _operations(doc) if op["tags"][0] in STREAMING_GROUPS]
+
+    assert {p for p, _, _ in openai} == {
+        "/openai/v1/chat/completions",
+        "/openai/v1/completions",
+        "/openai/v1/models",
+    }
+    for path, method, operation in openai:
+        errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
+        assert {"400", "401", "403", "404", "429", "500", "502", "503", "504"} <= set(errors)
+        for status, response in errors.items():
+            schema = response["content"]["application/json"]["schema"]
+            gateway = status in ("401", "403", "413", "429", "502", "504")
+            assert schema == (either if gateway else own), (path, method, status)
+    detail = doc["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["properties"]) == {"message", "type", "param", "code"}
+    chat = doc["paths"]["/openai/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert set(chat) == {"application/json", "text/event-stream"}
 
 
 def test_model_names_in_the_document_follow_the_contracts_rule():

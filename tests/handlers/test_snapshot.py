@@ -19,7 +19,7 @@ import pytest
 
 from handlers.predict import routes as predict
 from handlers.shared.resolver import resolver, warm_before_snapshot
-from maas_contract.routes import EVENTS_GROUP, ROUTE_GROUPS
+from maas_contract.routes import EVENTS_GROUP, ROUTE_GROUPS, STREAMING_GROUPS
 from tests.handlers.support import ROOT, api_event
 
 # Stands in for the runtime's library: it records what is registered.
@@ -33,8 +33,10 @@ def register_before_snapshot(func, *args, **kwargs):
 """
 PROBE = """
 import importlib, json, sys
-from maas_contract.routes import handler_module
-importlib.import_module(handler_module(sys.argv[1]))
+from maas_contract.routes import STREAMING_GROUPS, handler_module
+group = sys.argv[1]
+streaming = group in STREAMING_GROUPS
+importlib.import_module(f"handlers.{group}.app" if streaming else handler_module(group))
 from handlers.shared import aws
 before = sorted(aws._clients)
 hooks = sys.modules.get("snapshot_restore_py")
@@ -79,9 +81,20 @@ def test_the_predict_function_warms_its_clients_in_the_before_snapshot_hook(runt
     assert probe["after"] == ["dynamodb", "sagemaker", "sagemaker-runtime"]  # ... but before
 
 
-@pytest.mark.parametrize("group", [*ROUTE_GROUPS, EVENTS_GROUP])
+@pytest.mark.parametrize(
+    "group", [g for g in (*ROUTE_GROUPS, EVENTS_GROUP) if g not in STREAMING_GROUPS]
+)
 def test_every_function_registers_exactly_its_own_warm_up(runtime_library, group):
     assert _probe(group, runtime_library)["hooks"] == 1
+
+
+@pytest.mark.parametrize("group", sorted(STREAMING_GROUPS))
+def test_a_streaming_function_registers_no_warm_up(runtime_library, group):
+    """Its process is the ASGI server that the Lambda Web Adapter starts, not the Python
+    runtime, whose before-snapshot hooks would never run there."""
+    probe = _probe(group, runtime_library)
+
+    assert probe["hooks"] == 0 and probe["before"] == []
 
 
 def test_outside_lambda_the_hook_library_is_absent_and_nothing_is_registered():

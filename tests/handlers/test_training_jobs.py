@@ -280,3 +280,63 @@ def test_twenty_parallel_starts_with_one_idempotency_key_start_exactly_one_job(
     assert {r.status for r in replies} <= {201, 409}
     started = {r.body["id"] for r in replies if r.status == 201}
     assert started == {jobs[0]["TrainingJobName"]}
+
+
+def test_a_pretrained_folder_travels_as_its_own_channel_for_fine_tuning(
+    sagemaker_calls, lambda_context
+):
+    """SageMaker copies each channel to /opt/ml/input/data/<name> and names it in
+    SM_CHANNEL_<NAME>; train.py's --pretrained-path defaults to SM_CHANNEL_PRETRAINED.
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_Channel.html
+    https://github.com/aws/sagemaker-training-toolkit/blob/master/ENVIRONMENT_VARIABLES.md"""
+    datasets = {"train": f"s3://{DATA}/text/train/", "pretrained": f"s3://{DATA}/lm/base/"}
+    body = training_body(
+        recipe="text-generation",
+        datasets=datasets,
+        hyperparameters={"epochs": 1, "lora-r": 8},
+        metric_threshold=None,
+    )
+
+    reply = call(training_jobs, training_event(body), lambda_context)
+
+    assert reply.status == 201, reply.body
+    sent = sagemaker_calls.last("CreateTrainingJob")
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in sent["InputDataConfig"]
+    }
+    assert channels["pretrained"] == f"s3://{DATA}/lm/base/"
+    assert sent["HyperParameters"]["lora-r"] == "8"
+
+
+@pytest.mark.parametrize(
+    "recipe,datasets,hyperparameters,why",
+    [
+        ("text-generation", {}, {"lora-r": 8}, "lora-r needs datasets.pretrained"),
+        ("image-cnn", {"pretrained": f"s3://{DATA}/lm/base/"}, {}, "text-generation recipe only"),
+    ],
+)
+def test_lora_without_a_model_to_adapt_or_a_foreign_recipe_is_a_400(
+    sagemaker_calls, lambda_context, recipe, datasets, hyperparameters, why
+):
+    body = training_body(
+        recipe=recipe,
+        datasets={"train": f"s3://{DATA}/text/train/", **datasets},
+        hyperparameters=hyperparameters,
+        metric_threshold=None,
+    )
+
+    reply = call(training_jobs, training_event(body), lambda_context)
+
+    assert reply.status == 400
+    assert why in str(reply.body)
+    assert sagemaker_calls.sent("CreateTrainingJob") == []
+
+
+def test_an_outside_pretrained_folder_is_refused_like_any_dataset(sagemaker_calls, lambda_context):
+    datasets = {"train": f"s3://{DATA}/text/train/", "pretrained": "s3://elsewhere/lm/"}
+    body = training_body(recipe="text-generation", datasets=datasets, metric_threshold=None)
+
+    reply = call(training_jobs, training_event(body), lambda_context)
+
+    assert reply.status == 400
+    assert sagemaker_calls.sent("CreateTrainingJob") == []

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible API: an ASGI app that streams (see app.py)."""
