@@ -80,6 +80,8 @@ class ApiFunctions(Construct):
             "Powertools",
             powertools_layer_arn(Stack.of(self).region, powertools_layer_version),
         )
+        # Shared with the streaming functions (infra/streaming_functions.py): one asset.
+        self.code, self.powertools_layer = code, layer
         self.functions: dict[str, lambda_.Function] = {}
         for group, sizing in SIZING.items():
             log_group = logs.LogGroup(

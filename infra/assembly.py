@@ -20,9 +20,18 @@ from infra.config import ConfigError  # noqa: E402
 from infra.images import resolve_images  # noqa: E402
 from infra.packaging import stage_lambda_code  # noqa: E402
 from infra.powertools_layer import check_layer  # noqa: E402
+from infra.server_layer import (  # noqa: E402
+    LayerBuildError,
+    stage_server_layer,
+    write_startup_script,
+)
 from infra.stack import Inputs, MaasStack  # noqa: E402
 from maas_contract.packaging import pack_sourcedir  # noqa: E402
-from maas_contract.routes import load_routes, require_deployable  # noqa: E402
+from maas_contract.routes import (  # noqa: E402
+    STREAMING_GROUPS,
+    load_routes,
+    require_deployable,
+)
 
 STAGES_KEY = "maas:stages"
 LAYER_KEY = "maas:powertools_layer_version"
@@ -52,6 +61,12 @@ def build_app(
         openapi_path or repo_root / "openapi.json",
         build_dir / "lambda",
     )
+    for group in sorted(STREAMING_GROUPS):
+        write_startup_script(code_dir, group)
+    try:
+        server_layer = stage_server_layer(build_dir / "server-layer")
+    except LayerBuildError as exc:
+        raise ConfigError(f"the streaming functions' server layer: {exc}") from exc
     sourcedir = pack_sourcedir(repo_root / "training", build_dir / "sourcedir.tar.gz")
     layer_version = int(context[LAYER_KEY])
     try:
@@ -74,6 +89,7 @@ def build_app(
             sourcedir_archive=sourcedir,
             metric_definitions=repo_root / "training" / "metric_definitions.json",
             powertools_layer_version=layer_version,
+            server_layer_dir=server_layer,
         )
         account = config.account or os.environ.get("CDK_DEFAULT_ACCOUNT")
         environment = cdk.Environment(account=account, region=config.region)

@@ -59,13 +59,17 @@ class DeclaredModel:
 
 @dataclass(frozen=True)
 class ApiClient:
-    """One client application: an OAuth2 app client, an API key and a usage plan."""
+    """One client application: an OAuth2 app client, an API key and a usage plan, and its
+    token budget on the OpenAI-compatible routes (prompt plus completion tokens), which the
+    openai function enforces itself: a usage plan counts requests, not tokens."""
 
     name: str
     scopes: tuple[str, ...]
     rate_limit: float
     burst_limit: int
     quota_per_day: int
+    tokens_per_minute: int
+    tokens_per_day: int
 
     def __post_init__(self) -> None:
         if not _CLIENT_NAME.match(self.name):
@@ -73,6 +77,8 @@ class ApiClient:
         unknown = set(self.scopes) - {"invoke", "admin"}
         if not self.scopes or unknown:
             raise ConfigError(f"client {self.name}: scopes must be a subset of invoke, admin")
+        if not 1 <= self.tokens_per_minute <= self.tokens_per_day:
+            raise ConfigError(f"client {self.name}: need 1 <= tokens_per_minute <= tokens_per_day")
 
 
 @dataclass(frozen=True)

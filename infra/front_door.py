@@ -1,10 +1,17 @@
 """The REST API. Every method comes from openapi.json: its path becomes resources, its first
 tag picks the route group's function, and its scopes gate it behind the Cognito authorizer.
-Each client gets an API key on its own usage plan for throttling and a daily quota."""
+Each client gets an API key on its own usage plan for throttling and a daily quota.
+
+The streaming route groups (maas_contract.routes.STREAMING_GROUPS) get a Lambda proxy
+integration with responseTransferMode STREAM: API Gateway invokes the function with
+InvokeWithResponseStream (URI `.../2021-11-15/functions/{arn}/response-streaming-invocations`)
+and passes each chunk on as it comes, for up to 15 minutes, past the 29 s of a buffered one.
+https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode.html
+https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode-lambda.html"""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -15,7 +22,7 @@ from infra.client_auth import ClientAuth
 from infra.config import ApiClient
 from infra.nag import skip_checkov
 from maas_contract.errors import GATEWAY_RESPONSE_TEMPLATE
-from maas_contract.routes import BINARY_MEDIA_TYPES, Route
+from maas_contract.routes import BINARY_MEDIA_TYPES, STREAMING_GROUPS, Route
 
 
 class FrontDoor(Construct):
@@ -26,6 +33,7 @@ class FrontDoor(Construct):
         *,
         stage_name: str,
         resource_prefix: str,
+        stream_timeout: Duration,
         routes: list[Route],
         functions: dict[str, lambda_.IFunction],
         auth: ClientAuth,
@@ -91,10 +99,15 @@ class FrontDoor(Construct):
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[auth.user_pool]
         )
-        self._add_routes(routes, functions)
+        self._add_routes(routes, functions, stream_timeout)
         self.api_keys = {c.name: self._usage_plan(c) for c in clients}
 
-    def _add_routes(self, routes: list[Route], functions: dict[str, lambda_.IFunction]) -> None:
+    def _add_routes(
+        self,
+        routes: list[Route],
+        functions: dict[str, lambda_.IFunction],
+        stream_timeout: Duration,
+    ) -> None:
         validator = self.api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
@@ -106,7 +119,15 @@ class FrontDoor(Construct):
             ),
         )
         integrations = {
-            g: apigw.LambdaIntegration(f, allow_test_invoke=False) for g, f in functions.items()
+            g: apigw.LambdaIntegration(
+                f,
+                allow_test_invoke=False,
+                response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+                timeout=stream_timeout,
+            )
+            if g in STREAMING_GROUPS
+            else apigw.LambdaIntegration(f, allow_test_invoke=False)
+            for g, f in functions.items()
         }
         for route in routes:
             params = {f"method.request.querystring.{q}": True for q in route.required_query}

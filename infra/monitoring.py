@@ -1,4 +1,6 @@
-"""A dashboard for the API, the endpoints and training, and alarms on an encrypted SNS topic."""
+"""A dashboard for the API, the endpoints (generation endpoints among them: they carry the same
+prefix and the same AWS/SageMaker metrics), the streaming functions and training, and alarms on
+an encrypted SNS topic."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -86,6 +89,7 @@ class Monitoring(Construct):
         topic: sns.ITopic,
         thresholds: Alarms,
         dead_letters: sqs.IQueue,
+        streaming_functions: dict[str, lambda_.Function],
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = topic
@@ -138,6 +142,20 @@ class Monitoring(Construct):
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             ),
         ]
+        # A streaming function reports a failure as an invocation error even after the stream
+        # has begun with 200, so the API's 5xx alarm cannot see it: its own errors alarm does.
+        # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
+        for group, function in streaming_functions.items():
+            self.alarms.append(
+                function.metric_errors(period=FIVE_MIN, statistic="Sum").create_alarm(
+                    self,
+                    f"{group}-errors",
+                    alarm_name=f"{resource_prefix}-{group}-errors",
+                    threshold=thresholds.api_5xx_per_5min,
+                    evaluation_periods=1,
+                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                )
+            )
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(self.topic))
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=resource_prefix)
@@ -168,3 +186,18 @@ class Monitoring(Construct):
             ),
             graph(title="Training failures", left=[failed]),
         )
+        for group, function in streaming_functions.items():
+            self.dashboard.add_widgets(
+                graph(
+                    title=f"{group} function: invocations, errors, throttles",
+                    left=[
+                        function.metric_invocations(period=FIVE_MIN),
+                        function.metric_errors(period=FIVE_MIN),
+                        function.metric_throttles(period=FIVE_MIN),
+                    ],
+                ),
+                graph(
+                    title=f"{group} function: duration p99 (ms)",
+                    left=[function.metric_duration(period=FIVE_MIN, statistic="p99")],
+                ),
+            )

@@ -166,6 +166,63 @@ def grant_route_permissions(
     _protect_pinned(store, [role.role_arn for role in pinners if role is not None])
 
 
+# The OpenAI-compatible routes invoke the stage's endpoints, streamed or not. The runtime API
+# says InvokeEndpointWithResponseStream is authorised as sagemaker:InvokeEndpoint
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointWithResponseStream.html);
+# the Service Authorization Reference also lists the streaming action, so both are granted.
+STREAMING_INVOKE_ACTIONS = (
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:InvokeEndpointWithResponseStream",
+)
+# Groups that read the token usage table: `meta` serves GET /v1/usage.
+READS_TOKEN_USAGE = ("meta",)
+
+
+def grant_streaming_permissions(
+    functions: dict[str, lambda_.Function],
+    *,
+    table: dynamodb.ITable,
+    usage_table: dynamodb.ITable,
+    resource_prefix: str,
+) -> None:
+    """The openai function: invoke this stage's endpoints, read the registry (which model
+    serves where), read and write the token counters. Nothing else."""
+    for function in functions.values():
+        stack = Stack.of(function)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(STREAMING_INVOKE_ACTIONS),
+                resources=sagemaker_arns(stack, resource_prefix, ("endpoint",)),
+            )
+        )
+        table.grant_read_data(function)
+        usage_table.grant_read_write_data(function)
+        table_id = stack.get_logical_id(table.node.default_child)  # type: ignore[arg-type]
+        acknowledge_iam5(
+            function.role,  # type: ignore[arg-type]
+            {
+                f"Resource::<{table_id}.Arn>/index/*": (
+                    "Queries the registry table's own secondary indexes; no other table is "
+                    "reachable."
+                ),
+                **grant_action_findings(s3_actions=()),
+                **scoped_arn_finding(
+                    stack,
+                    "sagemaker",
+                    f"endpoint/{resource_prefix}-*",
+                    f"Generation endpoints are deployed at run time, named {resource_prefix}-"
+                    "...; the prefix keeps the function to this stage's own endpoints.",
+                ),
+            },
+        )
+
+
+def grant_usage_reads(functions: dict[str, lambda_.Function], usage_table: dynamodb.ITable) -> None:
+    for group in READS_TOKEN_USAGE:
+        if group in functions:
+            usage_table.grant_read_data(functions[group])
+
+
 def _grant_pinning(function: lambda_.Function, store: ArtifactStore) -> dict[str, str]:
     """Reads model archives (to copy them; HeadObject answers 404 for a missing key only with
     ListBucket) and models' signature files, and nothing else of the bucket; writes only

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -20,7 +21,13 @@ from infra.images import ContainerImages
 from infra.model_endpoint import ModelEndpoint
 from infra.model_registry import ModelRegistry
 from infra.monitoring import Monitoring, alarm_topic
-from infra.permissions import grant_route_permissions
+from infra.permissions import (
+    grant_route_permissions,
+    grant_streaming_permissions,
+    grant_usage_reads,
+)
+from infra.streaming_functions import STREAM_MAX_S, StreamingFunctions
+from infra.token_usage import TokenUsage
 from infra.training_platform import TrainingPlatform
 from infra.web_firewall import WebFirewall
 from maas_contract.registry import key_schema
@@ -48,6 +55,8 @@ class Inputs:
     sourcedir_archive: Path
     metric_definitions: Path
     powertools_layer_version: int
+    # uvicorn and its dependencies, laid out as a layer (infra/server_layer.py).
+    server_layer_dir: Path
 
 
 class MaasStack(Stack):
@@ -72,6 +81,13 @@ class MaasStack(Stack):
             deletion_protection=config.retain_data,
             removal_policy=removal,
         )
+        usage = TokenUsage(
+            self,
+            "TokenUsage",
+            encryption_key=store.key,
+            deletion_protection=config.retain_data,
+            removal_policy=removal,
+        )
         platform = TrainingPlatform(
             self,
             "TrainingPlatform",
@@ -88,12 +104,23 @@ class MaasStack(Stack):
             encryption_key=store.key,
             alarm_email=config.alarm_email,
         )
+        auth = ClientAuth(
+            self,
+            "ClientAuth",
+            resource_prefix=config.resource_prefix,
+            clients=config.clients,
+            removal_policy=removal,
+            deletion_protection=config.retain_data,
+        )
+        environment = self._handler_environment(
+            config, store, registry, platform, topic, usage, auth
+        )
         functions = ApiFunctions(
             self,
             "Functions",
             code_dir=inputs.lambda_code_dir,
             powertools_layer_version=inputs.powertools_layer_version,
-            environment=self._handler_environment(config, store, registry, platform, topic),
+            environment=environment,
             encryption_key=store.key,
             event_dead_letters=platform.dead_letters,
             log_retention=retention,
@@ -106,6 +133,24 @@ class MaasStack(Stack):
             platform=platform,
             alarm_topic=topic,
         )
+        grant_usage_reads(functions.functions, usage.table)
+        streaming = StreamingFunctions(
+            self,
+            "StreamingFunctions",
+            code=functions.code,
+            powertools_layer=functions.powertools_layer,
+            server_layer_code=lambda_.Code.from_asset(str(inputs.server_layer_dir)),
+            environment=environment,
+            encryption_key=store.key,
+            log_retention=retention,
+            removal_policy=removal,
+        )
+        grant_streaming_permissions(
+            streaming.functions,
+            table=registry.table,
+            usage_table=usage.table,
+            resource_prefix=config.resource_prefix,
+        )
         platform.send_state_changes_to(functions.events)
         for model in config.models:
             ModelEndpoint(
@@ -116,21 +161,14 @@ class MaasStack(Stack):
                 platform=platform,
                 alarms=config.alarms,
             )
-        auth = ClientAuth(
-            self,
-            "ClientAuth",
-            resource_prefix=config.resource_prefix,
-            clients=config.clients,
-            removal_policy=removal,
-            deletion_protection=config.retain_data,
-        )
         door = FrontDoor(
             self,
             "FrontDoor",
             stage_name=config.stage,
             resource_prefix=config.resource_prefix,
+            stream_timeout=Duration.seconds(STREAM_MAX_S),
             routes=inputs.routes,
-            functions=dict(functions.route_groups),
+            functions={**functions.route_groups, **streaming.functions},
             auth=auth,
             clients=config.clients,
             rate_limit=config.stage_rate_limit,
@@ -157,6 +195,7 @@ class MaasStack(Stack):
             topic=topic,
             thresholds=config.alarms,
             dead_letters=platform.dead_letters,
+            streaming_functions=streaming.functions,
         )
         self._outputs(door, auth)
 
@@ -167,6 +206,8 @@ class MaasStack(Stack):
         registry: ModelRegistry,
         platform: TrainingPlatform,
         topic: sns.ITopic,
+        usage: TokenUsage,
+        auth: ClientAuth,
     ) -> dict[str, str]:
         return HandlerSettings(
             registry_table=registry.table.table_name,
@@ -179,6 +220,9 @@ class MaasStack(Stack):
             training_image_uri=platform.images.training,
             inference_image_uri=platform.images.inference,
             inference_image_uri_cpu=platform.images.inference_cpu,
+            generation_image_uri=platform.images.generation,
+            token_usage_table=usage.table.table_name,
+            token_quotas=token_quotas(config, auth),
             source_dir_s3_uri=platform.sourcedir.s3_object_url,
             training_instance_type=config.training_instance_type,
             metric_definitions=tuple(platform.metric_definitions),
@@ -209,6 +253,21 @@ class MaasStack(Stack):
                 value=key.key_id,
                 description=f"API key id of {name}: aws apigateway get-api-key --include-value",
             )
+
+
+def token_quotas(config: StageConfig, auth: ClientAuth) -> str:
+    """TOKEN_QUOTAS: each client's token budget, keyed by its Cognito app client id (what the
+    access token's `client_id` claim carries), as JSON with the ids left as CDK tokens for
+    CloudFormation to fill in."""
+    quotas = {
+        auth.app_clients[client.name].user_pool_client_id: {
+            "name": client.name,
+            "tokens_per_minute": client.tokens_per_minute,
+            "tokens_per_day": client.tokens_per_day,
+        }
+        for client in config.clients
+    }
+    return Stack.of(auth).to_json_string(quotas)
 
 
 def _camel(name: str) -> str:

@@ -6,6 +6,20 @@ need the new config to keep the old config's variant name ("Exclusions",
 https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html). The
 version lives in the registry, the config name, the `maas:version` tags and the model
 container's environment (`MODEL_VERSION_ENV`), whose server reports it in CustomAttributes.
+
+A text-generation version runs on the Large Model Inference container (GENERATION_IMAGE_URI,
+DJL Serving with vLLM rolling batch) with the environment maas_contract.generation gives it,
+from the same pinned `model.tar.gz` as every other version: ModelDataUrl names "a single gzip
+compressed tar archive", which SageMaker extracts to /opt/ml/model, and LMI serves the Hugging
+Face folder it finds there when no HF_MODEL_ID names another
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html,
+https://docs.djl.ai/docs/serving/serving/docs/lmi/deployment_guide/model-artifacts.html). The
+uncompressed alternative, ModelDataSource with an S3 prefix
+(https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-uncompressed.html), saves
+the extraction for models of many GB; the registry pins archives, and train.py's models are
+small, so the archive it is. vLLM runs on CUDA only: a generation version needs a GPU instance
+type, and takes `GENERATION_INSTANCE_TYPE` when the request names none. Canary, rollback
+alarms, data capture and autoscaling take the same path as for every other model.
 """
 
 from __future__ import annotations
@@ -17,14 +31,20 @@ from botocore.exceptions import ClientError
 from handlers.deployments.schemas import DeploymentSpec
 from handlers.registry.schemas import ModelOut, VersionOut
 from handlers.shared import alarms, autoscaling, aws, registry_table
-from handlers.shared.errors import aws_error_code, conflict
+from handlers.shared.errors import aws_error_code, bad_request, conflict
+from maas_contract import generation
 from maas_contract.sagemaker import (
     MODEL_VERSION_ENV,
     VARIANT_NAME,
     batched_serving_environment,
+    is_gpu,
     volume_kms_allowed,
 )
-from maas_contract.settings import HandlerSettings
+from maas_contract.settings import HandlerSettings, MisconfiguredError
+
+GENERATION_RECIPE = "text-generation"
+# One NVIDIA A10G (24 GiB): room for the recipe's models and vLLM's KV cache.
+GENERATION_INSTANCE_TYPE = "ml.g5.xlarge"
 
 _BUSY = {
     "Creating",
@@ -65,6 +85,54 @@ def describe(endpoint: str) -> dict[str, Any] | None:
         raise
 
 
+def spec_for(version: VersionOut, spec: DeploymentSpec) -> DeploymentSpec:
+    """The spec a version deploys with: a generation version takes a GPU instance type when
+    the request names none, and is refused (400) on a CPU one."""
+    if version.recipe != GENERATION_RECIPE:
+        return spec
+    if "instance_type" not in spec.model_fields_set:
+        spec = spec.model_copy(update={"instance_type": GENERATION_INSTANCE_TYPE})
+    if not is_gpu(spec.instance_type):
+        raise bad_request(
+            f"version {version.version} of {version.model} is a {GENERATION_RECIPE} model, "
+            f"served by vLLM on CUDA: choose a GPU instance type such as "
+            f"{GENERATION_INSTANCE_TYPE}, not {spec.instance_type}"
+        )
+    return spec
+
+
+def container(
+    sm: HandlerSettings, version: VersionOut, instance_type: str, batching: bool
+) -> dict[str, Any]:
+    """CreateModel's PrimaryContainer for the version on this instance type."""
+    # The pinned copy: new instances re-read it on every scale-out, and it never changes.
+    model_data = version.pinned_uri or version.artifact_uri
+    if version.recipe == GENERATION_RECIPE:
+        if not sm.generation_image_uri:
+            raise MisconfiguredError("environment variable GENERATION_IMAGE_URI is not set")
+        return {
+            "Image": sm.generation_image_uri,
+            "ModelDataUrl": model_data,
+            "Environment": {
+                **generation.container_environment(),
+                MODEL_VERSION_ENV: str(version.version),
+            },
+        }
+    return {
+        "Image": sm.inference_image(instance_type),
+        "ModelDataUrl": model_data,
+        "Environment": {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            "SAGEMAKER_REGION": aws.region(),
+            MODEL_VERSION_ENV: str(version.version),
+            # TorchServe hands code/inference.py's `handle` whole batches.
+            **(batched_serving_environment() if batching else {}),
+        },
+    }
+
+
 def _create_model(
     sm: HandlerSettings, name: str, version: VersionOut, instance_type: str, batching: bool
 ) -> None:
@@ -72,20 +140,7 @@ def _create_model(
         ModelName=name,
         ExecutionRoleArn=sm.sagemaker_role_arn,
         EnableNetworkIsolation=True,
-        PrimaryContainer={
-            "Image": sm.inference_image(instance_type),
-            # The pinned copy: new instances re-read it on every scale-out, and it never changes.
-            "ModelDataUrl": version.pinned_uri or version.artifact_uri,
-            "Environment": {
-                "SAGEMAKER_PROGRAM": "inference.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                "SAGEMAKER_REGION": aws.region(),
-                MODEL_VERSION_ENV: str(version.version),
-                # TorchServe hands code/inference.py's `handle` whole batches.
-                **(batched_serving_environment() if batching else {}),
-            },
-        },
+        PrimaryContainer=container(sm, version, instance_type, batching),
         Tags=tags(version.model, version.version),
     )
 

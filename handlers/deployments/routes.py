@@ -44,7 +44,8 @@ ANSWER_RESERVE_S = 5.0
 def create_deployment(
     model: ModelNamePath, body: DeploymentCreate, request: Request
 ) -> DeploymentOut:
-    spec = DeploymentSpec.model_validate(body.model_dump(exclude={"version"}))
+    # Only what the caller set: a text-generation version fills an unnamed instance type.
+    spec = DeploymentSpec.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
     return idempotency.run(
         "start-deployment",
         header(request.resolved_event.raw_event, idempotency.HEADER),

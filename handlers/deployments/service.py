@@ -57,6 +57,7 @@ def start(
     """Starts a deployment; it is InProgress until the endpoint's event closes it."""
     current = registry.get_model(model)
     registered = registry.get_version(model, version)
+    spec = endpoint.spec_for(registered, spec)
     deployment_id = deployment_id or names.new_deployment_id()
     now = registry_table.now_iso()
     item = {

@@ -27,7 +27,8 @@ from typing import Any
 import botocore.session
 from botocore import xform_name
 
-from maas_contract.routes import handler_entry, handler_module
+from infra.server_layer import startup_handler
+from maas_contract.routes import STREAMING_GROUPS, handler_entry, handler_module
 
 # handlers.shared.aws factories -> botocore service name.
 FACTORIES = {
@@ -70,6 +71,14 @@ AUTHORISED_AS = {
     # the destination.
     "s3:HeadObject": ("s3:GetObject",),
     "s3:CopyObject": ("s3:GetObject", "s3:PutObject"),
+    # "Before you can use this operation, your IAM permissions must allow the
+    # sagemaker:InvokeEndpoint action"; the Service Authorization Reference also lists the
+    # streaming action, so the role must allow both.
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointWithResponseStream.html
+    "sagemaker:InvokeEndpointWithResponseStream": (
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:InvokeEndpointWithResponseStream",
+    ),
 }
 # Actions AWS authorises alongside an API call (the call's "dependent actions").
 # CreateModel and CreateTrainingJob pass the execution role: iam:PassRole.
@@ -105,7 +114,23 @@ def iam_action(service: str, method: str) -> str | None:
 
 
 MODULE_LEVEL = "<module>"
-AWS_MODULE = "handlers.shared.aws"
+# The modules whose factories make the clients: the shared one, and the openai function's own
+# (same factory names, its own timeouts).
+AWS_MODULES = frozenset({"handlers.shared.aws", "handlers.openai.aws"})
+# Modules whose DynamoDB calls reach the token usage table, not the registry: the scan marks
+# their actions `<action>@usage` so the probe checks them against that table.
+USAGE_TABLE_MODULES = frozenset({"handlers.openai.quotas"})
+USAGE = "@usage"
+
+
+def entry_module(group: str) -> str:
+    """The module a function starts from: its routes, or a streaming group's ASGI app."""
+    return f"handlers.{group}.app" if group in STREAMING_GROUPS else handler_module(group)
+
+
+def function_handler(group: str) -> str:
+    """The Handler setting that identifies the group's function in a template."""
+    return startup_handler(group) if group in STREAMING_GROUPS else handler_entry(group)
 
 
 @dataclass
@@ -133,6 +158,21 @@ class _Module:
                 for target in node.targets:
                     if service and isinstance(target, ast.Name):
                         self.client_names[target.id] = service
+        # Services whose client this module calls by a computed name, `getattr(client, op)`:
+        # there, every string constant that names one of the service's operations counts as a
+        # call of it (handlers.openai.endpoint picks invoke_endpoint or its streaming twin).
+        self.dynamic_services: set[str] = set()
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "getattr"
+                and len(node.args) >= 2
+                and not isinstance(node.args[1], ast.Constant)
+            ):
+                service = self._service_of(node.args[0])
+                if service:
+                    self.dynamic_services.add(service)
         self.bodies: dict[str, list[ast.AST]] = {MODULE_LEVEL: []}
         self.unit_of: dict[str, str] = {}
         for node in tree.body:
@@ -177,7 +217,7 @@ class _Module:
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
             return None
         owner, factory = node.func.value, node.func.attr
-        is_aws = isinstance(owner, ast.Name) and self.module_aliases.get(owner.id) == AWS_MODULE
+        is_aws = isinstance(owner, ast.Name) and self.module_aliases.get(owner.id) in AWS_MODULES
         if not is_aws:
             return None
         if factory == "client" and node.args and isinstance(node.args[0], ast.Constant):
@@ -191,6 +231,11 @@ class _Module:
                 unit.imports |= self._imported(node)
             elif isinstance(node, ast.Call):
                 self._call(node, unit)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for service in self.dynamic_services:
+                    action = iam_action(service, node.value)
+                    if action:
+                        unit.actions.add(action)
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 if node.id in self.unit_of:
                     unit.refs.add((self.name, self.unit_of[node.id]))
@@ -206,6 +251,8 @@ class _Module:
         if isinstance(func, ast.Attribute):
             service = self._service_of(func.value)
             action = iam_action(service, func.attr) if service else None
+            if action and service == "dynamodb" and self.name in USAGE_TABLE_MODULES:
+                action += USAGE
             if action:
                 unit.actions.add(action)
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
@@ -280,7 +327,7 @@ def function_statements(template: dict, group: str) -> list[dict]:
         r["Properties"]
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"].get("Handler") == handler_entry(group)
+        and r["Properties"].get("Handler") == function_handler(group)
     ]
     role_id = function["Role"]["Fn::GetAtt"][0]
     statements = []
@@ -301,6 +348,7 @@ class Probe:
     region: str
     table_id: str
     account: str = "<AWS::AccountId>"
+    usage_table_id: str = "TokenUsageTable"
     partition: str = "<AWS::Partition>"
 
     def arn(self, service: str, path: str, region: str | None = None) -> str:
@@ -309,9 +357,12 @@ class Probe:
 
     def resource_for(self, action: str) -> str | None:
         """A resource the action is used on, or None where only the action is checked."""
+        if action.endswith(USAGE):
+            return f"<{self.usage_table_id}.Arn>"
         service, name = action.split(":")
         if service == "sagemaker" and name != "AddTags":
             noun = re.sub(r"^(Create|Describe|Update|Delete|Stop|Invoke|List)", "", name)
+            noun = noun.removesuffix("WithResponseStream")  # still an endpoint
             kind = re.sub(r"(?<!^)(?=[A-Z])", "-", noun).lower()
             return self.arn("sagemaker", f"{kind}/{self.prefix}-probe")
         if service == "dynamodb":
@@ -354,8 +405,8 @@ def missing_permissions(
         statements = function_statements(template, group)
         lacking = sorted(
             a
-            for a in actions_from(handler_module(group), scans)
-            if not allows(statements, a, probe.resource_for(a))
+            for a in actions_from(entry_module(group), scans)
+            if not allows(statements, a.removesuffix(USAGE), probe.resource_for(a))
         )
         if lacking:
             missing[group] = lacking

@@ -8,12 +8,15 @@ import copy
 import aws_cdk as cdk
 
 from infra.api_functions import SIZING
-from maas_contract.routes import handler_module
+from infra.streaming_functions import STREAMING_SIZING
+from infra.token_usage import TTL_ATTRIBUTE
+from maas_contract.registry import key_schema
 
 from .conftest import REPO
 from .handler_calls import (
     Probe,
     actions_from,
+    entry_module,
     function_statements,
     missing_permissions,
     scan_package,
@@ -22,25 +25,51 @@ from .handler_calls import (
 
 def _probe(assembly, stage: str) -> Probe:
     template = assembly.template_json(stage)
-    (table,) = [i for i, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
+    tables = {
+        r["Properties"]["TimeToLiveSpecification"]["AttributeName"]: i
+        for i, r in template["Resources"].items()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    }
+    # Told apart by their TTL attributes: the registry's (maas_contract) and the usage table's.
+    table, usage_table = tables[key_schema().ttl_attribute], tables[TTL_ATTRIBUTE]
     stack = assembly.stack(stage)
     account = "<AWS::AccountId>" if cdk.Token.is_unresolved(stack.account) else stack.account
     return Probe(
         prefix=assembly.context["maas:stages"][stage]["resource_prefix"],
         region=stack.region,
         table_id=table,
+        usage_table_id=usage_table,
         account=account,
     )
 
 
+GROUPS = [*SIZING, *STREAMING_SIZING]
+
+
 def test_every_function_role_allows_what_its_handlers_call(assembly, stage):
     scans = scan_package(REPO)
-    found = {group: actions_from(handler_module(group), scans) for group in SIZING}
+    found = {group: actions_from(entry_module(group), scans) for group in GROUPS}
     assert "sagemaker:InvokeEndpoint" in found["predict"], "the scan must see the handlers"
+    # The openai app streams from the endpoint and counts tokens in the usage table.
+    assert "sagemaker:InvokeEndpointWithResponseStream" in found["openai"]
+    assert "dynamodb:UpdateItem@usage" in found["openai"]
     missing = missing_permissions(
-        assembly.template_json(stage), list(SIZING), scans, _probe(assembly, stage)
+        assembly.template_json(stage), GROUPS, scans, _probe(assembly, stage)
     )
     assert missing == {}
+
+
+def test_a_usage_table_write_granted_only_on_the_registry_does_not_count(assembly):
+    """The openai role writes token counters in the usage table, not the registry: moving the
+    grant to the registry table must make the check fail."""
+    template = copy.deepcopy(assembly.template_json("dev"))
+    scans = scan_package(REPO)
+    probe = _probe(assembly, "dev")
+    for statement in function_statements(template, "openai"):
+        if "dynamodb:UpdateItem" in str(statement["Action"]):
+            statement["Resource"] = [{"Fn::GetAtt": [probe.table_id, "Arn"]}]
+    missing = missing_permissions(template, ["openai"], scans, probe)
+    assert "dynamodb:UpdateItem@usage" in missing["openai"]
 
 
 def _write(root, name: str, text: str) -> None:

@@ -78,10 +78,28 @@ def test_both_stages_in_cdk_json_are_valid(stages):
                         "rate_limit": 1,
                         "burst_limit": 1,
                         "quota_per_day": 1,
+                        "tokens_per_minute": 1,
+                        "tokens_per_day": 1,
                     }
                 ]
             },
             "scopes",
+        ),
+        (
+            {
+                "clients": [
+                    {
+                        "name": "c",
+                        "scopes": ["invoke"],
+                        "rate_limit": 1,
+                        "burst_limit": 1,
+                        "quota_per_day": 1,
+                        "tokens_per_minute": 1000,
+                        "tokens_per_day": 10,
+                    }
+                ]
+            },
+            "tokens_per_minute <= tokens_per_day",
         ),
     ],
 )
