@@ -186,6 +186,11 @@ class Client:
         scope = f"/versions/{version}" if version is not None else ""
         return self.call("POST", f"/v2/models/{_seg(model)}{scope}/infer", json=request).json()
 
+    def usage(self) -> Json:
+        """Each client's tokens of the OpenAI-compatible API this minute and today, against its
+        limits (``GET /v1/usage``; the admin scope)."""
+        return self.call("GET", "/v1/usage").json()
+
     # Registry
     def models(self) -> list[Json]:
         """Every model (schema ``ModelOut``), every page of ``GET /v1/models``."""

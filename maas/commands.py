@@ -161,6 +161,12 @@ def add_parsers(commands: argparse._SubParsersAction, api: argparse.ArgumentPars
     train.add_argument("--on-demand", action="store_true", help="no managed spot")
     train.add_argument("--wait", action="store_true", help="follow the job until it ends")
     _deployment_options(train)
+    commands.add_parser(
+        "usage",
+        parents=[api],
+        help="each client's tokens of the OpenAI-compatible API, this minute and today, "
+        "against its limits (admin scope)",
+    )
     models = commands.add_parser("models", parents=[api], help="list models, or show one")
     models.add_argument("name", nargs="?")
     deploy = commands.add_parser("deploy", parents=[api], help="roll a version onto its endpoint")
@@ -283,6 +289,7 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
         "infer": _infer,
         "jobs": commands_jobs.run,
         "delete": _delete,
+        "usage": _usage,
     }
     return commands[args.command](api, args)
 
@@ -354,6 +361,36 @@ def _models(api: Client, args: argparse.Namespace) -> int:
         for m in models
     ]
     emit(args, models, lambda: table(["model", "latest", "live", "deploying"], rows))
+    return 0
+
+
+USAGE_COLUMNS = ["client", "name", "window", "prompt", "completion", "total", "limit", "left"]
+
+
+def _usage(api: Client, args: argparse.Namespace) -> int:
+    """Two rows a client: this minute's tokens and today's, each against its limit (schema
+    ``UsageReport``)."""
+    usage = api.usage()
+    rows = []
+    for client in usage.get("clients", []):
+        for window, limit_name in (("minute", "tokens_per_minute"), ("day", "tokens_per_day")):
+            used = client.get(window) or {}
+            limit = (client.get("limits") or {}).get(limit_name)
+            total = used.get("total_tokens", 0)
+            left = max(0, limit - total) if isinstance(limit, int) else None
+            rows.append(
+                [
+                    client.get("client_id"),
+                    client.get("name"),
+                    window,
+                    used.get("prompt_tokens", 0),
+                    used.get("completion_tokens", 0),
+                    total,
+                    limit,
+                    left,
+                ]
+            )
+    emit(args, usage, lambda: table(USAGE_COLUMNS, rows))
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from maas_contract import token_usage
 from maas_contract.registry import key_schema
 from maas_contract.settings import HandlerSettings
 from maas_local.config import (
@@ -51,6 +52,8 @@ class PlatformResources:
     role_arn: str
     alarm_topic_arn: str
     source_dir_s3_uri: str
+    # The OpenAI-compatible function's token counts (TOKEN_USAGE_TABLE).
+    token_usage_table: str = ""
 
 
 CREDENTIALS_FILE = "aws_credentials.json"
@@ -102,6 +105,22 @@ def _create_table(dynamodb, name: str) -> None:
     schema = key_schema()
     dynamodb.create_table(**schema.create_table_request(name))
     dynamodb.update_time_to_live(**schema.time_to_live_request(name))
+
+
+def _create_token_usage_table(dynamodb, name: str) -> None:
+    """As infra builds the cloud's, from the contract's key schema."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": a, "KeyType": k} for a, k in token_usage.KEYS],
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"} for a, _ in token_usage.KEYS
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": token_usage.TTL_ATTRIBUTE},
+    )
 
 
 def _platform_key(kms, description: str) -> str:
@@ -171,10 +190,14 @@ def create_platform(
         _create_bucket(s3, name, key_arn, exists=name in existing)
     table = f"{prefix}-registry"
     dynamodb = local_client("dynamodb", moto_url, credentials)
-    if table not in dynamodb.list_tables()["TableNames"]:
+    token_usage = f"{prefix}-token-usage"
+    tables = dynamodb.list_tables()["TableNames"]
+    if table not in tables:
         _create_table(dynamodb, table)
+    if token_usage not in tables:
+        _create_token_usage_table(dynamodb, token_usage)
     kept = "from the saved state" if existing & set(buckets.values()) else "created"
-    progress(f"buckets {', '.join(buckets.values())} and table {table}: {kept}")
+    progress(f"buckets {', '.join(buckets.values())}, tables {table}, {token_usage}: {kept}")
     topic = local_client("sns", moto_url, credentials).create_topic(
         Name=f"{prefix}-alarms", Attributes={"KmsMasterKeyId": key_arn}
     )["TopicArn"]
@@ -190,6 +213,7 @@ def create_platform(
         # The training code is published where the template's policies say: see
         # maas_local.stack, which fills this in from the synthesised CDK asset.
         source_dir_s3_uri="",
+        token_usage_table=token_usage,
     )
 
 
@@ -244,8 +268,12 @@ def handler_env(
     sagemaker_url: str,
     localstack_url: str | None = None,
     credentials: dict[str, str] | None = None,
+    *,
+    generation_image_uri: str | None = None,
+    token_quotas: dict[str, dict] | None = None,
 ) -> dict[str, str]:
-    """The environment infra gives the Lambda functions, pointed at the local services."""
+    """The environment infra gives the Lambda functions, pointed at the local services.
+    `token_quotas`: each app client id's name and token limits (TOKEN_QUOTAS)."""
     metrics = json.loads((TRAINING_DIR / "metric_definitions.json").read_text())
     env = aws_env(moto_url, sagemaker_url, localstack_url, credentials)
     env.update(
@@ -264,6 +292,9 @@ def handler_env(
             training_instance_type="ml.g5.xlarge",
             metric_definitions=tuple(metrics),
             alarm_topic_arn=resources.alarm_topic_arn,
+            generation_image_uri=generation_image_uri,
+            token_usage_table=resources.token_usage_table or None,
+            token_quotas=json.dumps(token_quotas, sort_keys=True) if token_quotas else None,
         ).to_env()
     )
     # No X-Ray daemon runs locally, so the tracer stays off; logs at INFO as in the cloud.

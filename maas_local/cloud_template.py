@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maas_contract.routes import EVENTS_GROUP, ROUTE_GROUPS, handler_entry
+from maas_contract.routes import EVENTS_GROUP, ROUTE_GROUPS, STREAMING_GROUPS, handler_entry
 from maas_local import bundle, synth
 from maas_local.aws_resources import PlatformResources
 from maas_local.config import BUNDLE, IN_CHECKOUT, REGION, REPO_ROOT
@@ -43,6 +43,7 @@ class LocalNames:
     key_arn: str
     execution_role_arn: str
     alarm_topic_arn: str = ""
+    token_usage_table: str = ""
     region: str = REGION
     account: str = ACCOUNT_ID
 
@@ -59,6 +60,7 @@ def local_names(resources: PlatformResources) -> LocalNames:
         key_arn=resources.kms_key_arn,
         execution_role_arn=resources.role_arn,
         alarm_topic_arn=resources.alarm_topic_arn,
+        token_usage_table=resources.token_usage_table,
     )
 
 
@@ -99,6 +101,12 @@ class Resolver:
             self.refs[logical_id] = names.table
             self.arns[logical_id] = (
                 f"arn:aws:dynamodb:{names.region}:{names.account}:table/{names.table}"
+            )
+        elif kind == "AWS::DynamoDB::Table" and "token" in path.lower() and names.token_usage_table:
+            # The OpenAI-compatible function's token usage table (its construct names tokens).
+            self.refs[logical_id] = names.token_usage_table
+            self.arns[logical_id] = (
+                f"arn:aws:dynamodb:{names.region}:{names.account}:table/{names.token_usage_table}"
             )
         elif kind == "AWS::S3::Bucket":
             for part, bucket in names.buckets.items():
@@ -180,7 +188,8 @@ def _role_statements(template: dict[str, Any], role_id: str) -> list[dict[str, A
 
 def stack_policies(outdir: Path, names: LocalNames) -> StackPolicies:
     template = load_template(outdir)
-    resolve = Resolver(template, names, construct_paths(outdir))
+    paths = construct_paths(outdir)
+    resolve = Resolver(template, names, paths)
     resources = template.get("Resources", {})
     functions: dict[str, Policy] = {}
     execution: Policy | None = None
@@ -188,7 +197,9 @@ def stack_policies(outdir: Path, names: LocalNames) -> StackPolicies:
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         if resource.get("Type") == "AWS::Lambda::Function":
-            group = group_of.get(str(props.get("Handler", "")))
+            group = group_of.get(str(props.get("Handler", ""))) or _streaming_group(
+                paths.get(logical_id, "")
+            )
             if group:
                 role_id = props["Role"]["Fn::GetAtt"][0]
                 functions[group] = Policy(resolve(_role_statements(template, role_id)))
@@ -197,6 +208,32 @@ def stack_policies(outdir: Path, names: LocalNames) -> StackPolicies:
     if not functions or execution is None:
         raise SynthError("the template has no handler functions or no SageMaker execution role")
     return StackPolicies(functions=functions, execution_role=execution, names=names)
+
+
+def function_environment(outdir: Path, group: str) -> dict[str, str]:
+    """The environment variables the template gives a route group's function, as written
+    there (literal values only: those synthesis resolved, such as image URIs)."""
+    template = load_template(outdir)
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Lambda::Function" and _is_function_of(props, group):
+            variables = props.get("Environment", {}).get("Variables", {})
+            return {k: v for k, v in variables.items() if isinstance(v, str)}
+    return {}
+
+
+def _is_function_of(props: dict[str, Any], group: str) -> bool:
+    return props.get("Handler") == handler_entry(group)
+
+
+def _streaming_group(path: str) -> str | None:
+    """A streaming group's function, whose Handler is the Lambda Web Adapter's start script,
+    not an entry point: known by its construct path, which names the group."""
+    flat = re.sub(r"[^a-z0-9/]", "", path.lower())
+    for group in sorted(STREAMING_GROUPS):
+        if re.search(rf"/{group.replace('_', '')}[a-z0-9]*/", flat + "/"):
+            return group
+    return None
 
 
 def load_template(outdir: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from maas_local.iam_guard import bind_process
 from maas_local.lambda_context import LambdaContext
+from maas_local.web_adapter import serve_web_app
 
 IMPORT_ERROR = "Runtime.ImportModuleError"  # Lambda's errorType when the handler cannot load
 _READY = "ready"
@@ -53,8 +54,9 @@ class FunctionSpec:
     """What an environment needs to know of its function."""
 
     group: str  # the route group, which is also the function's name in the IAM policies
-    entry_module: str  # whose `handler` is the entry point
+    entry_module: str  # whose `handler` is the entry point (a streaming function's: its `app`)
     function_name: str
+    streaming: bool = False  # an ASGI app behind the Lambda Web Adapter (maas_local.web_adapter)
 
 
 class ExecutionEnvironment:
@@ -65,15 +67,18 @@ class ExecutionEnvironment:
         self.pid = pid
         self._conn = conn
         self._exited = False  # seen to end: its pid may belong to another process by now
+        self.port: int | None = None  # a streaming environment's web app, on 127.0.0.1
 
     def wait_ready(self, deadline: float) -> None:
         """Returns once the handler has loaded; its start counts against the request's time,
         as a cold start does behind API Gateway."""
         try:
-            self._receive(deadline)
+            ready = self._receive(deadline)
         except BaseException:
             self.kill()
             raise
+        if isinstance(ready, dict):
+            self.port = int(ready["port"])
 
     def idle_and_alive(self) -> bool:
         """An idle environment never speaks first: anything to read means it has exited."""
@@ -126,6 +131,9 @@ class ExecutionEnvironment:
 def run_environment(spec: FunctionSpec, conn: Connection) -> None:
     """The environment's life: init, then one invocation at a time until the gateway hangs up."""
     bind_process(spec.group)  # every AWS call of this process is this function's
+    if spec.streaming:
+        serve_web_app(spec.entry_module, conn, IMPORT_ERROR)
+        return
     try:
         handler = importlib.import_module(spec.entry_module).handler
     except Exception as error:  # every invocation of this environment would fail: report, end

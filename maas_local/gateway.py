@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from maas_contract import errors
 from maas_contract.errors import GatewayResponse
-from maas_contract.routes import BINARY_MEDIA_TYPES, Route, RouteTable
+from maas_contract.routes import BINARY_MEDIA_TYPES, STREAMING_GROUPS, Route, RouteTable
 from maas_local.invoker import (
     DEFAULT_CONCURRENCY,
     FunctionError,
@@ -32,6 +32,7 @@ from maas_local.proxy_event import (
     matches_binary,
     parse_proxy_response,
 )
+from maas_local.streaming import StreamedResponse, StreamLimits
 from maas_local.tokens import InvalidToken, TokenVerifier, authorizer_claims
 from maas_local.usage_plans import UsagePlans, Verdict
 
@@ -65,6 +66,9 @@ class GatewaySettings:
     function_concurrency: int = DEFAULT_CONCURRENCY
     # The API's binaryMediaTypes, as the cloud API is configured (infra.front_door).
     binary_media_types: tuple[str, ...] = BINARY_MEDIA_TYPES
+    # The route groups whose integration streams (responseTransferMode STREAM), and its limits.
+    streaming_groups: frozenset[str] = STREAMING_GROUPS
+    stream_limits: StreamLimits = StreamLimits()
 
 
 def refusal(kind: GatewayResponse, request_id: str) -> HttpResponse:
@@ -89,16 +93,18 @@ class Gateway:
         self.invoker = invoker
         self.settings = settings or GatewaySettings()
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def handle(self, request: HttpRequest) -> HttpResponse | StreamedResponse:
         request_id = str(uuid.uuid4())
-        return _stamped(self._dispatch(request, request_id), request_id)
+        response = self._dispatch(request, request_id)
+        response.headers += _stamp(request_id)
+        return response
 
     def refuse(self, kind: GatewayResponse) -> HttpResponse:
         """A refusal given before the request could be read whole (413, 411)."""
         request_id = str(uuid.uuid4())
         return _stamped(refusal(kind, request_id), request_id)
 
-    def _dispatch(self, request: HttpRequest, request_id: str) -> HttpResponse:
+    def _dispatch(self, request: HttpRequest, request_id: str) -> HttpResponse | StreamedResponse:
         if len(request.body) > self.settings.max_payload_bytes:
             return refusal(errors.REQUEST_TOO_LARGE, request_id)
         resolved = self.routes.resolve(request.method, request.path)
@@ -117,6 +123,8 @@ class Gateway:
         event = build_event(request, route, path_params, caller, request_id, binary_types)
         if len(json.dumps(event).encode()) > LAMBDA_EVENT_BYTES:
             return refusal(errors.REQUEST_TOO_LARGE, request_id)
+        if route.group in self.settings.streaming_groups:
+            return self._stream(route, request, event["requestContext"], request_id)
         binary_answer = matches_binary(request.header("accept"), binary_types)
         return self._integrate(route, event, request_id, binary_answer)
 
@@ -166,7 +174,27 @@ class Gateway:
             log.exception("%s: invocation failed", route.group)
         return refusal(errors.LAMBDA_FAILURE, request_id)
 
+    def _stream(
+        self, route: Route, request: HttpRequest, context: dict, request_id: str
+    ) -> HttpResponse | StreamedResponse:
+        """The streaming integration (maas_local.streaming). Before the headers arrive, its
+        failures are answered as the buffered integration's are: 504 past the integration
+        timeout, 502 when the function gives no answer."""
+        try:
+            return self.invoker.stream(route.group, request, context, self.settings.stream_limits)
+        except IntegrationTimeout:
+            return refusal(errors.INTEGRATION_TIMEOUT, request_id)
+        except FunctionError as error:
+            log.error("%s: %s", route.group, error)
+        except Exception:
+            log.exception("%s: invocation failed", route.group)
+        return refusal(errors.LAMBDA_FAILURE, request_id)
+
 
 def _stamped(response: HttpResponse, request_id: str) -> HttpResponse:
-    response.headers += [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id[:16])]
+    response.headers += _stamp(request_id)
     return response
+
+
+def _stamp(request_id: str) -> list[tuple[str, str]]:
+    return [("x-amzn-RequestId", request_id), ("x-amz-apigw-id", request_id[:16])]

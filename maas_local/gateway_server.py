@@ -40,6 +40,7 @@ from maas_local.gateway import LENGTH_REQUIRED, Gateway, GatewaySettings
 from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
 from maas_local.invoker import DEFAULT_CONCURRENCY, HandlerInvoker
 from maas_local.proxy_event import HttpRequest, HttpResponse
+from maas_local.streaming import StreamCut, StreamedResponse
 from maas_local.tokens import (
     TOKEN_PATH,
     IssuerConfig,
@@ -147,7 +148,44 @@ class _RequestHandler(LocalRequestHandler):
             source_ip=self.client_address[0],
             protocol=self.request_version,
         )
-        self._send(gateway.handle(request))
+        answer = gateway.handle(request)
+        if isinstance(answer, StreamedResponse):
+            return self._relay(answer)
+        self._send(answer)
+
+    def _relay(self, stream: StreamedResponse) -> None:
+        """A streamed answer, chunk by chunk as the function writes it (HTTP/1.1 chunked; an
+        HTTP/1.0 client gets the body until the connection closes). A stream that a limit or
+        the function ends early closes the connection without the body's end, as API Gateway
+        does; the client then knows the body is incomplete."""
+        chunked = self.request_version != "HTTP/1.0"
+        self.send_response(stream.status)
+        for name, value in stream.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        outcome = "complete"
+        try:
+            if self.command != "HEAD" and carries_content(stream.status):
+                for chunk in stream.chunks:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except StreamCut as cut:
+            outcome = str(cut)
+            self.close_connection = True
+        except OSError as error:  # the client went away
+            outcome = f"client gone: {error!r}"
+            self.close_connection = True
+        finally:
+            stream.close()
+        self._access(stream, outcome)
 
     def _internal(self, path: str, body: bytes) -> HttpResponse | None:
         if path == "/_local/health" and self.command == "GET":
@@ -200,7 +238,7 @@ class _RequestHandler(LocalRequestHandler):
         self.send_bytes(response.status, body, response.headers)
         self._access(response)
 
-    def _access(self, response: HttpResponse) -> None:
+    def _access(self, response: HttpResponse | StreamedResponse, stream: str = "") -> None:
         """One access line per request, as API Gateway's access logging writes one: method,
         path (the events path without its secret), status, latency and request id."""
         path = urlsplit(self.path).path
@@ -214,6 +252,8 @@ class _RequestHandler(LocalRequestHandler):
             "latency_ms": round(1000 * (time.perf_counter() - self._started), 1),
             "request_id": request_id,
         }
+        if stream:
+            line["stream"] = stream
         log.info("access %s", json.dumps(line))
 
 
@@ -244,6 +284,7 @@ def build_server(
         code_root=handlers_root,
         iam_policies=iam_policies,
         iam_audit_log=iam_audit_log,
+        streaming_groups=settings.streaming_groups,
     )
     routes = RouteTable.from_file(openapi)
     plans = load_usage_plans(keys_dir)

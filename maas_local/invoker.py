@@ -23,8 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maas_contract.routes import HANDLERS_PACKAGE, function_suffix, handler_module
+from maas_contract.routes import (
+    HANDLERS_PACKAGE,
+    STREAMING_GROUPS,
+    function_suffix,
+    handler_module,
+)
 from maas_local.execution_environment import (
+    EnvironmentFailed,
     EnvironmentTimeout,
     ExecutionEnvironment,
     FunctionError,
@@ -32,6 +38,16 @@ from maas_local.execution_environment import (
     HandlerFailed,
 )
 from maas_local.forkserver import ForkServer, ServerConfig
+from maas_local.proxy_event import HttpRequest
+from maas_local.streaming import (
+    HeadersTimeout,
+    StreamedResponse,
+    StreamLimits,
+    UpstreamFailed,
+    adapter_headers,
+    open_stream,
+)
+from maas_local.web_adapter import web_app_module
 
 DEFAULT_CONCURRENCY = 4  # environments per function
 log = logging.getLogger("maas_local.invoker")
@@ -70,6 +86,39 @@ class FunctionPool:
             raise
         self._release(environment)
         return result
+
+    def stream(
+        self,
+        request: HttpRequest,
+        request_context: dict[str, Any],
+        started: float,
+        limits: StreamLimits,
+    ) -> StreamedResponse:
+        """The web app's answer, its body still to come: the environment stays this request's
+        until the response is closed, and is reset unless its stream ended whole."""
+        deadline = started + limits.integration_timeout_s
+        environment = self._acquire(deadline)
+        if environment.port is None:
+            self._discard(environment)
+            raise EnvironmentFailed(f"{self.spec.function_name}: not a streaming function")
+        headers = adapter_headers(
+            request, request_context, self.spec.function_name, deadline - time.monotonic()
+        )
+
+        def on_close(complete: bool) -> None:
+            (self._release if complete else self._discard)(environment)
+
+        try:
+            return open_stream(environment.port, request, headers, deadline, limits, on_close)
+        except HeadersTimeout as error:
+            self._discard(environment)  # a timed-out environment is reset, never reused
+            raise EnvironmentTimeout(self.spec.function_name) from error
+        except UpstreamFailed as error:
+            self._discard(environment)
+            raise EnvironmentFailed(f"{self.spec.function_name}: {error}") from error
+        except BaseException:
+            self._discard(environment)
+            raise
 
     def warm(self, deadline: float) -> None:
         """Start one environment now, so that the first request finds it ready."""
@@ -149,8 +198,10 @@ class HandlerInvoker:
         code_root: Path | None = None,
         iam_policies: Path | None = None,
         iam_audit_log: Path | None = None,
+        streaming_groups: frozenset[str] = STREAMING_GROUPS,
     ) -> None:
         self._package = package
+        self.streaming_groups = streaming_groups
         self._prefix = function_prefix
         self.concurrency = concurrency
         self._forks = ForkServer(
@@ -169,17 +220,26 @@ class HandlerInvoker:
             if group not in self._pools:
                 spec = FunctionSpec(
                     group=group,
-                    entry_module=handler_module(group, self._package),
+                    entry_module=self._entry_module(group),
                     function_name=f"{self._prefix}-{function_suffix(group)}",
+                    streaming=group in self.streaming_groups,
                 )
                 self._pools[group] = FunctionPool(spec, self.concurrency, self._forks)
             return self._pools[group]
+
+    def _entry_module(self, group: str) -> str:
+        if group in self.streaming_groups:
+            return web_app_module(group, self._package)
+        return handler_module(group, self._package)
 
     def preload(self, groups: set[str], timeout_s: float = 60.0) -> None:
         """Load the handlers once, before the first request, and start one environment of each
         function, so that no request pays for a cold start. A function whose handler does not
         load is logged and left cold: its requests fail as they would in the cloud."""
-        self._forks.start([handler_module(group, self._package) for group in sorted(groups)])
+        modules = [self._entry_module(group) for group in sorted(groups)]
+        if groups & self.streaming_groups:
+            modules.append("uvicorn")  # what serves the streaming functions' apps
+        self._forks.start(modules)
         deadline = time.monotonic() + timeout_s
         for group in sorted(groups):
             try:
@@ -193,6 +253,20 @@ class HandlerInvoker:
         deadline = time.monotonic() + timeout_s
         try:
             return self.pool(group).invoke(event, request_id, deadline)
+        except EnvironmentTimeout as error:
+            raise IntegrationTimeout(group) from error
+
+    def stream(
+        self,
+        group: str,
+        request: HttpRequest,
+        request_context: dict[str, Any],
+        limits: StreamLimits,
+    ) -> StreamedResponse:
+        """A streaming function's answer (maas_local.streaming); IntegrationTimeout when no
+        headers came within the integration timeout, FunctionError when there was no answer."""
+        try:
+            return self.pool(group).stream(request, request_context, time.monotonic(), limits)
         except EnvironmentTimeout as error:
             raise IntegrationTimeout(group) from error
 

@@ -118,15 +118,18 @@ def build_event(
         "multiValueQueryStringParameters": multi_query,
         "pathParameters": path_params or None,
         "stageVariables": None,
-        "requestContext": _request_context(request, route, caller, request_id),
+        "requestContext": request_context(request, route, caller, request_id),
         "body": body,
         "isBase64Encoded": binary and body is not None,
     }
 
 
-def _request_context(
+def request_context(
     request: HttpRequest, route: Route, caller: Caller, request_id: str
 ) -> dict[str, Any]:
+    """The event's requestContext: what the authorizer and the usage plan found (claims,
+    identity.apiKeyId), which the Lambda Web Adapter also hands a web app, as its
+    `x-amzn-request-context` header (maas_local.streaming)."""
     now = time.time()
     context: dict[str, Any] = {
         "accountId": ACCOUNT_ID,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
 import os
 import secrets
 import signal
@@ -24,7 +25,14 @@ from typing import Any
 import psutil
 
 from maas_local import aws_resources, cloud_template, moto_server
-from maas_local.config import REPO_ROOT, StackPaths, default_home, write_private_json
+from maas_local.config import (
+    CLIENT_ID,
+    REGION,
+    REPO_ROOT,
+    StackPaths,
+    default_home,
+    write_private_json,
+)
 from maas_local.event_queue import QUEUE_ENV, QUEUE_NAME, RULE_NAME, create_route
 from maas_local.invoker import DEFAULT_CONCURRENCY
 from maas_local.processes import (
@@ -37,8 +45,12 @@ from maas_local.processes import (
 )
 from maas_local.sagemaker import event_publisher, sigv4
 from maas_local.sagemaker.server import POLICIES_ENV
+from maas_local.synth import local_stage_context
+from maas_local.token_quotas import local_token_quotas, stage_clients
 from maas_local.tokens import APP_CLIENT_FILE, TOKEN_PATH, create_issuer, ensure_app_client
 from maas_local.usage_plans import ensure_api_key
+
+GENERATION_IMAGE_ENV = "GENERATION_IMAGE_URI"
 
 HEALTH_TIMEOUT_S = {"moto": 60.0, "sagemaker": 120.0, "gateway": 90.0}
 # A crashed part is started again after 1, 2, 4, ... seconds, at most 30; a part that then ran
@@ -158,8 +170,16 @@ class Supervisor:
             f"OAuth2 app client {client.client_id} (client credentials) at "
             f"{urls['gateway']}{TOKEN_PATH}; its secret is in {self.paths.keys / APP_CLIENT_FILE}"
         )
+        quotas = local_token_quotas([CLIENT_ID, client.client_id], _stage_clients())
+        self.progress(f"token limits of the OpenAI-compatible API: {json.dumps(quotas)}")
         env = aws_resources.handler_env(
-            resources, urls["moto"], urls["sagemaker"], localstack, credentials
+            resources,
+            urls["moto"],
+            urls["sagemaker"],
+            localstack,
+            credentials,
+            generation_image_uri=self._generation_image(assembly),
+            token_quotas=quotas,
         )
         env.pop("AWS_SESSION_TOKEN", None)  # the issued key is a long-term one, as a role's isn't
         env["MAAS_EVENT_SINK_TOKEN"] = event_token
@@ -182,6 +202,23 @@ class Supervisor:
         self._launch("gateway", gateway, env, urls["gateway"], "/_local/health")
         self._wait_healthy("sagemaker")
         self._wait_healthy("gateway")
+
+    def _generation_image(self, assembly: Path) -> str | None:
+        """The LMI image URI the template gives the deployments function; until the template
+        names one, the one sagemaker-core resolves for the stage's region, as synthesis would."""
+        found = cloud_template.function_environment(assembly, "deployments")
+        uri = found.get(GENERATION_IMAGE_ENV)
+        if uri:
+            return uri
+        try:
+            from sagemaker.core import image_uris  # the infra extra's, as synthesis uses it
+
+            uri = str(image_uris.retrieve(framework="djl-lmi", region=REGION))
+        except Exception as error:  # no generation image: generation versions cannot deploy
+            self.progress(f"no text-generation image URI: {error}")
+            return None
+        self.progress(f"text-generation image (not in the template yet): {uri}")
+        return uri
 
     @property
     def _policies_file(self) -> Path:
@@ -309,6 +346,14 @@ class Supervisor:
         if self.options.localstack_url:
             state["localstack_url"] = self.options.localstack_url
         write_private_json(self.paths.state_file, state)
+
+
+def _stage_clients() -> list[dict[str, Any]]:
+    """The local stage's clients (cdk.json's dev clients); none where there is no cdk.json."""
+    try:
+        return stage_clients(local_stage_context())
+    except (OSError, KeyError, ValueError):
+        return []
 
 
 def _time_scale() -> float:

@@ -35,7 +35,13 @@ def test_the_readme_quick_start_runs_in_order_on_a_fresh_stack(tmp_path):
     commands = quick_start_commands()
     assert [c[:3] for c in commands][0] == [".venv/bin/maas", "local", "up"]
     assert commands[-1][:3] == [".venv/bin/maas", "local", "down"]
-    env = {k: v for k, v in os.environ.items() if k not in CLIENT_ENV}
+    # A user's shell: no client settings, and none of the emulator's knobs that another
+    # test's stack may have left set in this process (pytest-xdist shares a worker's environ).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in CLIENT_ENV and not k.startswith("MAAS_SAGEMAKER_")
+    }
     env["MAAS_HOME"] = str(tmp_path / "home")
     work = tmp_path / "work"
     work.mkdir()
