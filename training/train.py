@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("n-layer", type=int, default=2, help="text-generation: transformer blocks of a fresh model")
     add("n-head", type=int, default=4, help="text-generation: attention heads of a fresh model")
     add("n-embd", type=int, default=128, help="text-generation: width of a fresh model")
+    add("lora-r", type=int, default=0, help="text-generation: LoRA rank (0: train all weights)")
+    add("lora-alpha", type=float, default=None, help="LoRA scale numerator (default: 2 * rank)")
+    add("lora-dropout", type=float, default=0.0, help="LoRA: dropout on the adapters' input")
+    add("lora-target-modules", default=None, help="LoRA: a,b,...: modules (default: all linear)")
     add("latent-dim", type=int, default=8, help="autoencoder: embedding size")
     add("ae-kind", choices=("dense", "conv"), default="dense", help="autoencoder: layer kind")
     add("anomaly-class", default=None, help="autoencoder: label kept out of training, scored")
@@ -141,13 +145,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in RECIPES[args.recipe].defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    check_lora(parser, args)
     return args
+
+
+def check_lora(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """LoRA adapts a pretrained causal LM: refuse it where there is none to adapt."""
+    if args.lora_r < 0:
+        parser.error(f"--lora-r must be 0 (off) or a positive rank, got {args.lora_r}")
+    if args.lora_r == 0:
+        return
+    if not RECIPES[args.recipe].lora:
+        supported = ", ".join(name for name, r in RECIPES.items() if r.lora)
+        parser.error(f"--lora-r: recipe {args.recipe} has no LoRA fine-tuning (only {supported})")
+    if not args.pretrained_path:
+        parser.error(
+            "--lora-r needs --pretrained-path (or a pretrained channel): LoRA adapts a "
+            "pretrained model and cannot train one from scratch"
+        )
+    if not 0.0 <= args.lora_dropout < 1.0:
+        parser.error(f"--lora-dropout must be in [0, 1), got {args.lora_dropout}")
 
 
 def make_optimizer(
     model: torch.nn.Module, args: argparse.Namespace, steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA: the adapters alone
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     warmup = max(1, int(steps * args.warmup_fraction))
 
     def schedule(step: int) -> float:  # linear warmup, then cosine down to 10%
@@ -312,6 +336,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"recipe={args.recipe} train_rows={len(data.train)} val_rows={len(data.val)} "
             f"device={rt.device} world_size={rt.world} bf16={rt.bf16}"
         )
+        if "lora" in data.config:
+            n, total = (
+                data.config["lora"][k] for k in ("trainable_parameters", "total_parameters")
+            )
+            rt.log(f"lora: trainable_parameters={n} of {total} ({100 * n / total:.3f}%)")
         history: list[dict[str, float]] = []
         metrics = fit(rt, args, recipe, data, history)
         if "stopped_after_epoch" not in metrics:

@@ -4,6 +4,9 @@ Resuming is exact because nothing random carries over between epochs: each epoch
 RNGs and shuffles from (seed, epoch). The checkpoint therefore holds the model, optimizer and
 scheduler states and the number of finished epochs, and nothing else is needed; it also keeps
 the metrics of those epochs, so that a resumed run's history starts at epoch 1.
+
+Frozen weights (LoRA's base model) are left out: they never change, and the resumed run loads
+them again from the same pretrained folder, so the checkpoint holds the adapters alone.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def save_checkpoint(
     state = {
         "epochs_done": epochs_done,
         "fingerprint": fingerprint,
-        "model": model.state_dict(),
+        "model": _changing_state(model),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "history": list(history or []),
@@ -74,9 +77,30 @@ def load_checkpoint(
             f"checkpoint {path} comes from a run with different hyperparameters "
             f"({', '.join(changed)}); remove it or pass another --checkpoint-dir"
         )
-    model.load_state_dict(state["model"])
+    _load_changing_state(model, state["model"], path)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if history is not None:
         history[:] = state.get("history", [])
     return int(state["epochs_done"])
+
+
+def _frozen_names(model) -> set[str]:
+    # remove_duplicate=False: a tied weight's every name (lm_head.weight beside wte.weight)
+    return {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def _changing_state(model) -> dict:
+    """The model's state less its frozen parameters (all of it when nothing is frozen)."""
+    frozen = _frozen_names(model)
+    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+
+
+def _load_changing_state(model, state: dict, path: Path) -> None:
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    absent = sorted(set(missing) - _frozen_names(model))
+    if absent or unexpected:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} does not fit the model: missing {absent[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}; remove it or pass another --checkpoint-dir"
+        )

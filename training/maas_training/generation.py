@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
+from maas_training import lora
 from maas_training.data import DataError, TensorData
 from maas_training.models import hf_offline
 
@@ -173,8 +174,11 @@ def build(config: dict[str, Any]) -> PreTrainedModel:
 
 def save(model: torch.nn.Module, folder: Path) -> None:
     """config.json, generation_config.json and model.safetensors, as Hugging Face writes them
-    (tied embeddings once)."""
+    (tied embeddings once). A LoRA-wrapped model also writes its adapter to adapter/ and saves
+    its weights with the adapter merged in, so the folder loads without peft."""
     hf_offline()
+    if lora.is_wrapped(model):
+        model = lora.save_merged(model, folder)
     cast("PreTrainedModel", model).save_pretrained(str(folder))
 
 

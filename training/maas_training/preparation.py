@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maas_training import generation
+from maas_training import generation, lora
 from maas_training.data import (
     DataError,
     TensorData,
@@ -201,4 +201,12 @@ def prepare_text_generation(args: argparse.Namespace) -> Prepared:
         "validation_documents": len(val_docs),
         "validation_tokens": val.tokens,
     }
-    return Prepared(train, val, model, {"labels": [], "input": spec, "corpus": corpus}, tokenizer)
+    config: dict[str, Any] = {"labels": [], "input": spec, "corpus": corpus}
+    if args.pretrained_path and args.lora_r > 0:  # train.py refuses LoRA without a pretrained
+        settings = lora.LoraSettings.from_args(
+            args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules
+        )
+        adapted = lora.wrap(model, settings)
+        config["lora"] = {**asdict(settings), **lora.parameter_counts(adapted)}
+        return Prepared(train, val, adapted, config, tokenizer)
+    return Prepared(train, val, model, config, tokenizer)

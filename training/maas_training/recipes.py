@@ -61,6 +61,7 @@ class Recipe:
     save: Callable[[nn.Module, Path], None] | None = None
     load: Callable[[Path], nn.Module] | None = None
     config_file: str = CONFIG_FILE
+    lora: bool = False  # whether --lora-r may fine-tune a pretrained model with LoRA adapters
 
 
 # Defaults that text-generation alone sets otherwise.
@@ -118,6 +119,7 @@ RECIPES: dict[str, Recipe] = {
             save=generation.save,
             load=generation.load,
             config_file=BESIDE_HF_CONFIG_FILE,
+            lora=True,
         ),
     )
 }
