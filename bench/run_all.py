@@ -87,6 +87,12 @@ def gateway_rows(log) -> list[Row]:
     return gateway_concurrency.run(log)
 
 
+def generation_rows(log) -> list[Row]:
+    from bench import generation
+
+    return generation.run(log)
+
+
 BENCHES: dict[str, tuple[str, Callable, str]] = {
     "1": ("1. text classification CPU", text_rows, ">= 3x, acc drop <= 0.5 pt"),
     "2": ("2. adaptive batching, concurrency 16", batching_rows, ">= 2x at equal or better p95"),
@@ -94,6 +100,7 @@ BENCHES: dict[str, tuple[str, Callable, str]] = {
     "4": ("4. training throughput CPU", training_rows, ">= 1.0x"),
     "5": ("5. GPU", gpu_rows, "-"),
     "6": ("6. local gateway, concurrency 16", gateway_rows, "- (information)"),
+    "7": ("7. text generation", generation_rows, ">= 1.0x batch 1; >= 3x at concurrency 8"),
 }
 
 
