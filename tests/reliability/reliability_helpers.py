@@ -200,7 +200,17 @@ def register_stub(stack: Stack, model: str, **settings: Any) -> int:
     key = f"reliability/{model}/{uuid.uuid4().hex[:8]}/model.tar.gz"
     stack.aws("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=stub_tarball(**settings))
     spec = {"artifact_uri": f"s3://{ARTIFACT_BUCKET}/{key}", "recipe": "image-cnn"}
-    response = stack.call("POST", f"/v1/models/{model}/versions", json=spec)
+    # As a client does: a 409 IdempotencyKeyInProgress (a retried write of this very request
+    # is still held, e.g. after a DynamoDB call retried under load) is asked again with the
+    # same key after its Retry-After, and then answers the one registration's result.
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    deadline = time.monotonic() + 90
+    while True:
+        response = stack.call("POST", f"/v1/models/{model}/versions", json=spec, headers=headers)
+        in_progress = response.status_code == 409 and "IdempotencyKeyInProgress" in response.text
+        if not in_progress or time.monotonic() > deadline:
+            break
+        time.sleep(float(response.headers.get("Retry-After", "1")))
     assert response.status_code == 201, response.text
     return int(response.json()["version"])
 
