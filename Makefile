@@ -30,10 +30,13 @@ demo: $(STAMP)
 	$(PY) -m maas.demo $(DEMO_ARGS)
 
 # ruff runs first (seconds); mypy, which takes minutes on a cold cache, is `make lint`.
+# Two workers, one per core of the reference machine: most tests wait on servers and
+# processes, so two overlap well (tests/conftest.py says how the suite is split).
+TEST_WORKERS ?= 2
 test: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The LocalStack tier alone (make test runs it too); LocalStack gets its own Python 3.13 venv.
 test-localstack: $(STAMP) $(NODE_STAMP)
