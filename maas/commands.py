@@ -294,12 +294,16 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
     return commands[args.command](api, args)
 
 
-TRAIN_DEFAULT_EPOCHS = 10  # training/train.py's --epochs default, for a job started without one
+# training/train.py's --epochs default per recipe (maas_training.recipes), for a job started
+# without one.
+TRAIN_DEFAULT_EPOCHS = 10
+RECIPE_DEFAULT_EPOCHS = {"text-generation": 1}
 
 
-def total_epochs(hyperparameters: dict[str, Any]) -> int | None:
+def total_epochs(hyperparameters: dict[str, Any], recipe: str | None = None) -> int | None:
     """How many epochs a job with these hyperparameters runs (None: not a count we can read)."""
-    epochs = hyperparameters.get("epochs", TRAIN_DEFAULT_EPOCHS)
+    default = RECIPE_DEFAULT_EPOCHS.get(recipe or "", TRAIN_DEFAULT_EPOCHS)
+    epochs = hyperparameters.get("epochs", default)
     return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
@@ -310,7 +314,9 @@ def _train(api: Client, args: argparse.Namespace) -> int:
         emit(args, job)
         return 0
     home = commands_jobs.stack_home(args)
-    ended = commands_jobs.follow(api, job["id"], home, total_epochs(spec["hyperparameters"]))
+    ended = commands_jobs.follow(
+        api, job["id"], home, total_epochs(spec["hyperparameters"], spec["recipe"])
+    )
     if ended is None:
         return 130
     if ended["status"] != "Completed":

@@ -107,10 +107,10 @@ def show(api: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _epochs_of(hyperparameters: dict[str, Any]) -> int | None:
+def _epochs_of(job: dict[str, Any]) -> int | None:
     from maas.commands import total_epochs
 
-    return total_epochs(hyperparameters)
+    return total_epochs(job.get("hyperparameters") or {}, job.get("recipe"))
 
 
 def follow(
@@ -122,7 +122,7 @@ def follow(
     started = time.monotonic()
     job = api.training_job(job_id)
     if total_epochs is None:
-        total_epochs = _epochs_of(job.get("hyperparameters") or {})
+        total_epochs = _epochs_of(job)
     print(f"job {job_id} of {job.get('model')} ({job.get('recipe')})", flush=True)
     log = JobLog(api, job, home)
     shown = EpochProgress(sys.stdout, total_epochs, redraw=sys.stdout.isatty())

@@ -389,3 +389,15 @@ def test_losses_that_span_more_than_tenfold_are_drawn_on_a_log_scale():
 def test_a_stream_that_cannot_print_the_glyphs_gets_the_ascii_ones():
     assert plot.can_draw("utf-8") and not plot.can_draw("ascii") and not plot.can_draw(None)
     assert plot.can_draw("ascii", plot.ASCII)
+
+
+def test_the_cli_knows_each_recipes_default_epochs_as_train_py_does():
+    """`maas train --wait` and `jobs follow` draw `epoch k/N` for a job started without
+    --epochs from what train.py will run: the recipe's own default."""
+    from maas.commands import total_epochs
+    from maas_training.recipes import RECIPES
+
+    for name, recipe in RECIPES.items():
+        assert total_epochs({}, name) == recipe.defaults["epochs"], name
+    assert total_epochs({"epochs": 3}, "text-generation") == 3
+    assert total_epochs({"epochs": "3"}, "image-cnn") is None  # not a count we can read
