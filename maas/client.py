@@ -7,6 +7,7 @@ schemas, named in each docstring.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -190,6 +191,43 @@ class Client:
         """Each client's tokens of the OpenAI-compatible API this minute and today, against its
         limits (``GET /v1/usage``; the admin scope)."""
         return self.call("GET", "/v1/usage").json()
+
+    def stream_completion(self, model: str, prompt: str, **parameters: Any) -> Iterator[Json]:
+        """A completion streamed as it is generated (``POST /openai/v1/completions`` with
+        ``stream: true``): each server-sent event's ``text_completion`` chunk, until
+        ``data: [DONE]``. ``parameters`` are OpenAI's (max_tokens, temperature, seed, ...); any
+        OpenAI client works against ``/openai/v1`` too.
+
+        Raises:
+            ApiError: the request was refused, or the stream carried an error event.
+        """
+        body = {**parameters, "model": model, "prompt": prompt, "stream": True}
+        headers = {
+            "x-api-key": self.credentials.api_key,
+            "Accept": "text/event-stream",
+            "Authorization": f"Bearer {self.credentials.token()}",
+        }
+        url = self.credentials.api_url + "/openai/v1/completions"
+        with self.session.post(
+            url, json=body, headers=headers, stream=True, timeout=self.timeout_s
+        ) as response:
+            request_id = response.headers.get("x-amzn-RequestId")
+            if response.status_code >= 400:
+                try:
+                    error: Any = response.json()
+                except ValueError:
+                    error = response.text
+                raise ApiError(response.status_code, error, request_id)
+            for line in response.iter_lines():
+                if not line.startswith(b"data: "):
+                    continue  # blank separators and ": keep-alive" comments
+                data = line[len(b"data: ") :]
+                if data == b"[DONE]":
+                    return
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise ApiError(502, chunk, request_id)
+                yield chunk
 
     # Registry
     def models(self) -> list[Json]:

@@ -1,4 +1,5 @@
-"""`make demo`: the whole platform on this machine, from raw digits to a canary rollout.
+"""`make demo`: the whole platform on this machine, from raw digits to a canary rollout, then a
+text generator trained, deployed and streaming through the OpenAI-compatible API.
 
     python -m maas.demo [--keep]
 
@@ -9,6 +10,7 @@ local S3). `--keep` leaves the stack running; `maas local down` stops it later.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from maas import demo_steps as steps
@@ -18,7 +20,7 @@ from maas_local.aws_resources import stack_credentials
 from maas_local.config import StackPaths, default_home, read_json
 from maas_local.stack import StackOptions
 
-TOTAL = 8
+TOTAL = 9
 CANARY_PERCENT = 50
 # The emulator runs deployment waits at a tenth of real time: 900 s bakes for 90 s here.
 CANARY_WAIT_SECONDS = 900
@@ -50,9 +52,9 @@ def run(paths: StackPaths, keep: bool, epochs: int) -> int:
         return _story(paths, tell, epochs)
     finally:
         if keep:
-            tell.step(8, "left running (--keep): `maas local status`, `maas local down`")
+            tell.step(9, "left running (--keep): `maas local status`, `maas local down`")
         else:
-            tell.step(8, "shut down")
+            tell.step(9, "shut down")
             lifecycle.down(paths)  # shielded from a second Ctrl-C
 
 
@@ -104,6 +106,38 @@ def _story(paths: StackPaths, tell: Narrator, epochs: int) -> int:
     )
     tell.say(f"deployment {deployment['id']}: v{second} canary beside v{first}")
     steps.canary_split(api, held, second, tell.say)
+    return _generation(paths, api, tell)
+
+
+def _generation(paths: StackPaths, api: Client, tell: Narrator) -> int:
+    tell.step(8, "train a text generator on the standard library's docstrings, deploy, stream")
+    state = read_json(paths.state_file) or {}
+    channels = steps.prepare_text_and_upload(
+        state["parts"]["moto"]["url"], tell.say, stack_credentials(paths.keys)
+    )
+    job = steps.train(api, steps.generation_request(channels), tell.say)
+    if job["status"] != "Completed":
+        tell.say(f"training ended {job['status']}: {job.get('failure_reason')}")
+        return 1
+    job = steps.wait_for_version(api, job["id"])
+    version = job.get("registered_version")
+    if version is None:
+        tell.say(f"no version registered (outcome: {job.get('outcome')})")
+        return 1
+    perplexity = job.get("metrics", {}).get("validation:perplexity")
+    tell.say(f"registered {steps.WRITER} v{version} (validation perplexity {perplexity})")
+    if steps.follow_auto_deployment(api, job["id"], tell.say)["status"] != "Succeeded":
+        return 1
+    steps.wait_until_live(api, version, tell.say, name=steps.WRITER)
+    tell.say("POST /openai/v1/completions, stream: true (server-sent events, as they come):")
+    print(flush=True)
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    usage = steps.stream_completion(api, write)
+    tell.say(f"usage: {usage}")
     return 0
 
 

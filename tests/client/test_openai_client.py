@@ -1,6 +1,6 @@
 """The OpenAI-compatible API, end to end, with the official `openai` client, on a real local
-stack: a tiny text-generation model trained with training/train.py, registered and deployed
-through the API, then called through the gateway's streaming integration (maas_local.streaming)
+stack: a tiny text-generation model trained through the training-jobs API, registered and
+deployed by the job-completed event as `make demo` does, then called through the gateway's streaming integration (maas_local.streaming)
 as a client would call it in the cloud.
 """
 
@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import tarfile
-import time
-from pathlib import Path
 
 import pytest
 
-from maas import Client
+from maas import Client, demo_steps
 from maas_local import lifecycle
 from maas_local.aws_resources import local_client, stack_credentials
-from maas_local.config import CLIENT_ID, RESOURCE_PREFIX, StackPaths, read_json
+from maas_local.config import CLIENT_ID, StackPaths, read_json
 from maas_local.stack import StackOptions
 from maas_local.token_quotas import OVERRIDE_ENV
 from maas_local.tokens import mint_token
@@ -27,7 +22,6 @@ from maas_local.tokens import mint_token
 openai = pytest.importorskip("openai")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 MODEL = "tiny-chat"
 THRIFTY = "thrifty-client"  # a client id whose daily token quota is a few tokens
 QUOTAS = {
@@ -63,55 +57,42 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deployed(stack, tmp_path_factory):
-    """A one-layer GPT trained for an epoch on a few sentences, registered and live."""
+def deployed(stack):
+    """A one-layer GPT trained for an epoch on a few sentences through the training-jobs API
+    (the emulated SageMaker runs train.py in script mode); the job-completed event registers
+    it and deploys it on the LMI container, as `make demo` does with the recipe's model."""
     paths, state = stack
-    work = tmp_path_factory.mktemp("tiny-chat")
-    for channel in ("train", "validation"):  # both given: no split of a tiny corpus
-        (work / channel).mkdir()
-        (work / channel / "corpus.txt").write_text(CORPUS)
-    model_dir = work / "model"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--recipe=text-generation",
-            f"--train={work / 'train'}",
-            f"--validation={work / 'validation'}",
-            f"--model-dir={model_dir}",
-            f"--output-data-dir={work / 'output'}",
-            f"--checkpoint-dir={work / 'checkpoints'}",
-            "--epochs=1",
-            "--n-layer=1",
-            "--n-head=2",
-            "--n-embd=32",
-            "--block-size=32",
-            "--vocab-size=300",
-            "--threads=1",
-            "--progress=lines",
-        ],
-        cwd=ROOT / "training",
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    artifact = work / "model.tar.gz"
-    with tarfile.open(artifact, "w:gz") as tar:  # the Hugging Face folder at the root
-        for item in sorted(model_dir.iterdir()):
-            tar.add(item, arcname=item.name)
-    bucket, key = f"{RESOURCE_PREFIX}-artifacts", f"uploads/{MODEL}/model.tar.gz"
     s3 = local_client("s3", state["parts"]["moto"]["url"], stack_credentials(paths.keys))
-    s3.upload_file(str(artifact), bucket, key)
+    channels = {}
+    for channel in ("train", "validation"):  # both given: no split of a tiny corpus
+        key = f"{MODEL}/{channel}/corpus.txt"
+        s3.put_object(Bucket=demo_steps.DATA_BUCKET, Key=key, Body=CORPUS.encode())
+        channels[channel] = f"s3://{demo_steps.DATA_BUCKET}/{MODEL}/{channel}/"
     api = Client.local(paths.home)
-    version = api.register_version(
-        MODEL, {"artifact_uri": f"s3://{bucket}/{key}", "recipe": "text-generation"}
-    )["version"]
-    api.deploy(MODEL, {"version": version})  # the first version: a new endpoint, no canary
-    deadline = time.monotonic() + 300
-    while api.model(MODEL).get("live_version") != version:
-        assert time.monotonic() < deadline, api.model(MODEL)
-        time.sleep(0.5)
+    spec = {
+        **demo_steps.generation_request(channels),
+        "model": MODEL,
+        "hyperparameters": {
+            "epochs": 1,
+            "n-layer": 1,
+            "n-head": 2,
+            "n-embd": 32,
+            "block-size": 32,
+            "vocab-size": 300,
+            "threads": 1,
+        },
+        # A tiny model on a tiny corpus: the gate only has to let it through.
+        "metric_threshold": {"metric": "validation:perplexity", "value": 1e6, "goal": "minimize"},
+        "deployment": {},
+    }
+    job = demo_steps.train(api, spec, say, timeout_s=300)
+    assert job["status"] == "Completed", job
+    job = demo_steps.wait_for_version(api, job["id"])
+    version = job.get("registered_version")
+    assert version is not None, job
+    deployment = demo_steps.follow_auto_deployment(api, job["id"], say)
+    assert deployment["status"] == "Succeeded", deployment
+    demo_steps.wait_until_live(api, version, say, name=MODEL)
     say(f"{MODEL} v{version} is live")
     return version
 
