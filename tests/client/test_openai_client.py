@@ -1,7 +1,7 @@
 """The OpenAI-compatible API, end to end, with the official `openai` client, on a real local
 stack: a tiny text-generation model trained through the training-jobs API, registered and
-deployed by the job-completed event as `make demo` does, then called through the gateway's streaming integration (maas_local.streaming)
-as a client would call it in the cloud.
+deployed by the job-completed event as `make demo` does, then called through the gateway's
+streaming integration (maas_local.streaming) as a client would call it in the cloud.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import os
 
 import pytest
+import requests
 
 from maas import Client, demo_steps
 from maas_local import lifecycle
@@ -166,3 +167,42 @@ def test_a_client_whose_token_quota_is_spent_gets_429(stack, deployed):
             answered += 1
     assert refused.value.status_code == 429
     assert answered >= 1  # the quota admits until it is spent, then refuses
+    assert refused.value.response.headers.get("Retry-After")
+    assert refused.value.code == "rate_limit_exceeded"  # OpenAI's code for a spent limit
+
+
+@pytest.mark.parametrize(
+    "messages,extra,param",
+    [
+        ([], {}, "messages"),
+        ([{"role": "wizard", "content": "hi"}], {}, "messages"),
+        (MESSAGES, {"max_tokens": 1_000_000}, "max_tokens"),
+    ],
+    ids=["empty messages", "unknown role", "max_tokens over the limit"],
+)
+def test_bad_requests_through_the_gateway_are_openai_shaped_400s(
+    stack, deployed, messages, extra, param
+):
+    client = _client(*stack)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model=MODEL, messages=messages, **extra)
+    assert refused.value.status_code == 400
+    assert refused.value.body["type"] == "invalid_request_error"
+    assert param in (refused.value.body.get("param") or "") + refused.value.body["message"]
+
+
+def test_a_body_that_is_not_utf8_is_an_openai_shaped_400_through_the_gateway(stack, deployed):
+    paths, state = stack
+    token = mint_token(paths.keys, ["maas/invoke"], client_id=CLIENT_ID)
+    answer = requests.post(
+        f"{state['api_url']}/openai/v1/chat/completions",
+        data=b'{"model": "tiny-chat", "messages": "\xff\xfe"}',
+        headers={
+            "Authorization": f"Bearer {token}",
+            "x-api-key": state["api_key"],
+            "Content-Type": "application/json",
+        },
+        timeout=60,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["type"] == "invalid_request_error"
