@@ -17,7 +17,7 @@ from maas_local.aws_resources import stack_credentials
 from maas_local.config import StackPaths, read_json
 from maas_local.stack import StackOptions
 from maas_local.usage_plans import UsagePlan, new_api_key, save_api_keys
-from tests.reliability.reliability_helpers import ALARMS, DIGITS, FIGURES, Stack, wait_for
+from tests.reliability.reliability_helpers import ALARMS, DIGITS, Stack, wait_for
 
 # Deployment waits (canary interval, termination wait) run at this fraction of real time.
 TIME_SCALE = "0.02"
@@ -82,10 +82,3 @@ def digits_model(stack, digits_data):
         timeout=300,
     )
     return job["registered_version"], held
-
-
-def pytest_terminal_summary(terminalreporter):
-    if FIGURES:
-        terminalreporter.section("reliability figures")
-        for name, value in FIGURES.items():
-            terminalreporter.write_line(f"{name}: {value}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 import uuid
@@ -33,12 +34,24 @@ ARTIFACT_BUCKET = f"{RESOURCE_PREFIX}-artifacts"
 REGISTRY_TABLE_PREFIX = RESOURCE_PREFIX
 DIGITS = "digits"
 ALARMS = [f"{RESOURCE_PREFIX}-model-errors"]
-# Figures of the session (cases, faults, requests, errors, latency), printed at its end.
-FIGURES: dict[str, Any] = {}
+# Figures of the session (cases, faults, requests, errors, latency), printed at its end by
+# tests/conftest.py, which may run in another process than the tests (pytest-xdist).
+FIGURES_ENV = "MAAS_TEST_FIGURES"
+
+
+def _figure(op: str, name: str, value: Any) -> None:
+    path = os.environ.get(FIGURES_ENV)
+    if path:  # one JSON line per figure, appended: lines from several processes stay whole
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"op": op, "name": name, "value": value}) + "\n")
 
 
 def tally(name: str, amount: int = 1) -> None:
-    FIGURES[name] = FIGURES.get(name, 0) + amount
+    _figure("add", name, amount)
+
+
+def record(name: str, value: Any) -> None:
+    _figure("set", name, value)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.reliability_helpers import DIGITS, FIGURES, register_stub
+from tests.reliability.reliability_helpers import DIGITS, record, register_stub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -129,7 +129,7 @@ def test_schemathesis_finds_nothing_with_every_phase_and_every_check(stack, digi
     counts = json.loads(tally.read_text())
     calls = sum(counts["statuses"].values())
     cases = CASES or "schemathesis's default"
-    FIGURES["fuzz"] = {"cases per operation": cases, "seed": SEED, "calls": calls, **counts}
+    record("fuzz", {"cases per operation": cases, "seed": SEED, "calls": calls, **counts})
     print(f"\nfuzz: {cases} cases per operation and phase, seed {SEED}, {calls} calls, {counts}")
     tested, broken = _tested(tmp_path / "junit.xml")
     assert broken == 0

@@ -17,7 +17,7 @@ import psutil
 import pytest
 import requests
 
-from tests.reliability.reliability_helpers import DIGITS, FIGURES
+from tests.reliability.reliability_helpers import DIGITS, record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -129,7 +129,7 @@ def test_predict_under_stepped_load_loses_nothing_and_does_not_grow_memory(stack
     errors = [e for tally in [warm, *results.values()] for e in tally.errors]
     # An environment that timed out is replaced, so only those still alive are compared.
     growth = {name: after[name] / baseline[name] - 1 for name in baseline if after[name]}
-    FIGURES["load"] = {
+    figures = {
         "requests": len(everything) + len(warm.latencies_ms),
         "errors": len(errors),
         "p50_ms": round(_percentile(everything, 50), 1),
@@ -137,7 +137,8 @@ def test_predict_under_stepped_load_loses_nothing_and_does_not_grow_memory(stack
         "throughput_rps": round(len(everything) / elapsed, 1),
         "rss_growth": {name: f"{g:+.1%}" for name, g in growth.items()},
     }
-    print(f"load: {FIGURES['load']}")
+    record("load", figures)
+    print(f"load: {figures}")
     helpers = ("model-server", "function-environment", "resource-tracker")
     assert sorted(p for p in processes if not p.startswith(helpers)) == [
         "gateway",
