@@ -36,7 +36,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # The LocalStack tier alone (make test runs it too); LocalStack gets its own Python 3.13 venv.
 test-localstack: $(STAMP) $(NODE_STAMP)

@@ -1,4 +1,4 @@
-"""How make test spreads the suite over pytest-xdist's workers (`--dist loadgroup`).
+"""How make test spreads the suite over pytest-xdist's workers.
 
 Each test file is a group of its own, so module fixtures (a local stack, a trained model) are
 built once. The folders whose session fixtures are expensive stay whole on one worker, so each
@@ -21,12 +21,19 @@ TESTS = Path(__file__).resolve().parent
 WHOLE_FOLDERS = {"reliability", "localstack", "infra", "training"}
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        relative = item.path.resolve().relative_to(TESTS)
-        top = relative.parts[0]
-        group = top if top in WHOLE_FOLDERS else relative.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """loadscope's scheduler with our scopes: a test file, or a whole folder of WHOLE_FOLDERS.
+    (xdist's own `loadgroup` reads `xdist_group` marks into node ids, which pytest 9's items no
+    longer report, so it falls back to scheduling test by test.) Scopes go out largest first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrFolder(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]  # tests/<folder>/.../test_x.py
+            parts = path.split("/")
+            return parts[1] if len(parts) > 2 and parts[1] in WHOLE_FOLDERS else path
+
+    return FileOrFolder(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:

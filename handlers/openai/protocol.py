@@ -12,7 +12,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 # The roles a chat message may have. OpenAI also knows `developer` (its newer name for
 # `system`), `tool` and `function`; the models served here take no tools.
@@ -46,7 +55,18 @@ class StreamOptions(_Request):
 
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-MaxTokens = Annotated[StrictInt, Field(ge=1)]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's `integer` includes 2.0 (and 1e3): a whole number written as a float is
+    that integer. Strings and fractions stay refused."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+Integer = Annotated[StrictInt, BeforeValidator(_integral)]
+MaxTokens = Annotated[StrictInt, Field(ge=1), BeforeValidator(_integral)]
 Stop = StrictStr | Annotated[list[StrictStr], Field(max_length=STOP_MAX)] | None
 
 
@@ -56,8 +76,8 @@ class _Generation(_Request):
     temperature: Temperature | None = None
     top_p: TopP | None = None
     stop: Stop = None
-    seed: StrictInt | None = None
-    n: StrictInt | None = Field(default=None, description="only 1 is supported")
+    seed: Integer | None = None
+    n: Integer | None = Field(default=None, description="only 1 is supported")
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
 

@@ -474,3 +474,15 @@ def test_the_usage_route_reports_each_clients_minute_and_day_with_its_limits(
     assert by_id["idle-client"]["day"]["total_tokens"] == 0
     assert by_id["unlisted"]["limits"] is None and by_id["unlisted"]["minute"]["total_tokens"] == 3
     assert refused.status == 403  # admin only
+
+
+def test_a_whole_number_written_as_a_float_is_that_integer_as_json_schema_says():
+    """JSON Schema's `integer` takes 2.0 (https://json-schema.org/understanding-json-schema/
+    reference/numeric#integer); strings, fractions and booleans stay refused."""
+    from handlers.openai.protocol import CompletionRequest
+
+    body = {"model": "m", "prompt": "p"}
+    assert CompletionRequest.model_validate({**body, "max_tokens": 2.0}).max_tokens == 2
+    for refused in ("5", 1.5, True, 0.0):
+        with pytest.raises(ValueError):
+            CompletionRequest.model_validate({**body, "max_tokens": refused})

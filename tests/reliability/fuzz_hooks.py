@@ -63,6 +63,14 @@ def documented_rules_hold(case: Any) -> bool:
         gated = body.get("deployment") and body.get("metric_threshold")
         if body.get("auto_deploy") and not gated:
             return False
+        datasets = body.get("datasets") if isinstance(body.get("datasets"), dict) else {}
+        if datasets.get("pretrained") is not None and body.get("recipe") != "text-generation":
+            return False
+        hyperparameters = body.get("hyperparameters")
+        hyperparameters = hyperparameters if isinstance(hyperparameters, dict) else {}
+        lora = hyperparameters.get("lora-r", hyperparameters.get("lora_r", 0))
+        if lora not in (0, "0", False) and datasets.get("pretrained") is None:
+            return False
         wait = body.get("max_wait_seconds")
         if wait is not None and (
             not body.get("spot", True) or wait < body.get("max_runtime_seconds", 14_400)

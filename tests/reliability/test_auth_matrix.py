@@ -124,6 +124,15 @@ def valid_request(stack, world, method: str, path: str) -> tuple[str, dict, set[
         fill["{model}"] = doomed
         fill["{version}"] = "1"  # neither live nor kept for a rollback
         expected = {202} if path.endswith("/endpoint") else {204}
+    elif method == "POST" and path.startswith("/openai/v1/"):
+        # This stack serves no text-generation model, so the function itself answers 404
+        # model_not_found for the digits model: an answer only a caller past auth gets.
+        kwargs["json"] = {"model": DIGITS, "max_tokens": 4}
+        if path.endswith("/chat/completions"):
+            kwargs["json"]["messages"] = [{"role": "user", "content": "hello"}]
+        else:
+            kwargs["json"]["prompt"] = "hello"
+        expected = {404}
     elif method == "POST":  # predict and OIP infer
         kwargs["json"] = (
             {"instances": [[0.0] * 64]}
@@ -208,6 +217,8 @@ def test_a_valid_caller_with_the_least_scope_gets_through(stack, world, method, 
 
     assert response.status_code in expected, response.text
     assert response.status_code in documented(method, path)
+    if path.startswith("/openai/v1/") and response.status_code == 404:
+        assert response.json()["error"]["code"] == "model_not_found", response.text
     if method == "POST" and path == "/v1/training-jobs":
         job = response.json()["id"]
         assert stack.call("DELETE", f"/v1/training-jobs/{job}").status_code == 202
