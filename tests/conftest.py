@@ -39,13 +39,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 def pytest_configure(config: pytest.Config) -> None:
     """The run's figures file (tests/reliability's tallies), named before the workers start so
     that they inherit it; the summary below reads it back."""
-    if not hasattr(config, "workerinput"):
+    if not hasattr(config, "workerinput") and FIGURES_ENV not in os.environ:
+        # A worker inherits the controller's (it has no workerinput yet when this runs).
         handle, path = tempfile.mkstemp(prefix="maas-figures-", suffix=".jsonl")
         os.close(handle)
         os.environ[FIGURES_ENV] = path
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return  # a worker's summary is not shown; the controller's reads every worker's lines
     path = os.environ.get(FIGURES_ENV)
     if not path or not os.path.exists(path):
         return

@@ -70,10 +70,10 @@ def for_stage(
     data = rf"^s3://{re.escape(data_bucket)}/[^{WHITESPACE}]*$"
     if "train" in datasets:
         datasets["train"]["pattern"] = data
-    validation = datasets.get("validation", {})
-    for option in validation.get("anyOf", []):
-        if option.get("type") == "string":
-            option["pattern"] = data
+    for optional in ("validation", "pretrained"):
+        for option in datasets.get(optional, {}).get("anyOf", []):
+            if option.get("type") == "string":
+                option["pattern"] = data
 
 
 def declare(schemas: dict[str, Any]) -> None:
@@ -83,9 +83,11 @@ def declare(schemas: dict[str, Any]) -> None:
             node = schemas[name]["properties"][field] if field else schemas[name]
             node["description"] = f"{node['description']} {text}" if "description" in node else text
     datasets = schemas.get("Datasets", {}).get("properties", {})
-    for field in ("train", "validation"):
+    for field in ("train", "validation", "pretrained"):
         if field in datasets:
-            datasets[field].update(description=DATASET, **_NO_PARENT_PATHS)
+            described = datasets[field].get("description")
+            text = f"{described} {DATASET}" if described else DATASET
+            datasets[field].update(description=text, **_NO_PARENT_PATHS)
     job = schemas.get("TrainingJobCreate", {}).get("properties", {})
     if "hyperparameters" in job:
         job["hyperparameters"]["propertyNames"] = {

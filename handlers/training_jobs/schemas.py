@@ -84,7 +84,7 @@ class Datasets(Strict):
         pattern=S3_URI,
         description="text-generation only: an S3 prefix holding a Hugging Face causal LM folder"
         " to fine-tune (the `pretrained` channel, train.py's --pretrained-path); with"
-        " hyperparameter lora-r > 0, LoRA trains adapters on it",
+        " hyperparameter lora-r > 0, LoRA trains adapters on it.",
     )
 
 
