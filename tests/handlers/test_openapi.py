@@ -112,6 +112,9 @@ def test_the_meta_route_serves_the_document_with_the_stages_own_buckets(
     assert not re.fullmatch(artifact, "s3://someone-else/models/x/model.tar.gz")
     assert re.fullmatch(train, "s3://maas-test-data/digits/train/")
     assert not re.fullmatch(train, "s3://maas-test-artifacts/digits/train/")
+    pretrained = schemas["Datasets"]["properties"]["pretrained"]["anyOf"][0]["pattern"]
+    assert re.fullmatch(pretrained, "s3://maas-test-data/lm/base/")
+    assert not re.fullmatch(pretrained, "s3://someone-else/lm/base/")
     assert schemas["MetricThreshold"]["properties"]["metric"]["enum"] == sorted(
         d["Name"] for d in json.loads((ROOT / "training" / "metric_definitions.json").read_text())
     )
@@ -120,6 +123,7 @@ def test_the_meta_route_serves_the_document_with_the_stages_own_buckets(
         ("VersionCreate", "artifact_uri"),
         ("Datasets", "train"),
         ("Datasets", "validation"),
+        ("Datasets", "pretrained"),
     ):
         committed["components"]["schemas"][patterned[0]]["properties"][patterned[1]] = None
         schemas[patterned[0]]["properties"][patterned[1]] = None
