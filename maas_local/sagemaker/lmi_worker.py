@@ -17,19 +17,15 @@ A payload that fails validation gets 424 `{"error", "code": 424}`; a full queue 
 
 from __future__ import annotations
 
-import argparse
 import hmac
 import json
 import os
-import sys
-import threading
-import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from maas_contract import generation as lmi
-from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
+from maas_local.http_server import BodyRefused, LocalRequestHandler
 from maas_local.sagemaker.generation_engine import (
     Finished,
     GenerationEngine,
@@ -38,7 +34,7 @@ from maas_local.sagemaker.generation_engine import (
     SamplingParams,
     TokenEvent,
 )
-from maas_local.sagemaker.model_worker import TOKEN_HEADER
+from maas_local.sagemaker.model_worker import TOKEN_HEADER, serve_worker
 
 _UNSUPPORTED = {"n": 1, "best_of": 1, "num_beams": 1}  # documented, non-streaming only; refused
 
@@ -237,33 +233,14 @@ def make_handler(engine: GenerationEngine, token: str) -> type[LocalRequestHandl
     return Invocations
 
 
-def _exit_when_orphaned() -> None:
-    sys.stdin.buffer.read()
-    os._exit(0)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model-dir", type=Path, required=True, help="extracted model.tar.gz")
-    parser.add_argument("--ready-file", type=Path, required=True, help="gets the port when ready")
-    args = parser.parse_args()
-    threading.Thread(target=_exit_when_orphaned, daemon=True).start()
-    token = os.environ.pop("MAAS_WORKER_TOKEN", "")
-    if not token:
-        sys.exit("MAAS_WORKER_TOKEN is not set")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        engine = engine_from_environment(args.model_dir, os.environ)
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
-    server = LocalHTTPServer(("127.0.0.1", 0), make_handler(engine, token))
-    ready = args.ready_file.with_suffix(".tmp")
-    ready.write_text(str(server.server_address[1]))
-    ready.replace(args.ready_file)
-    print(f"generation server ready on port {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    serve_worker(
+        __doc__ or "",
+        lambda model_dir: engine_from_environment(model_dir, os.environ),
+        make_handler,
+        "generation server",
+    )
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 from maas_local.http_server import BodyRefused, LocalHTTPServer, LocalRequestHandler
 from maas_local.sagemaker.batching import Batcher
@@ -45,6 +46,8 @@ from maas_local.sagemaker.torchserve import (
 )
 
 TOKEN_HEADER = "X-Maas-Worker-Token"  # noqa: S105 - a header name, not a secret
+
+Server = TypeVar("Server")  # what a worker loads: a model server or an engine
 
 
 def _import(model_dir: Path, stem: str) -> ModuleType:
@@ -160,8 +163,16 @@ def _exit_when_orphaned() -> None:
     os._exit(0)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def serve_worker(
+    description: str,
+    load: Callable[[Path], Server],
+    handler: Callable[[Server, str], type[LocalRequestHandler]],
+    what: str,
+) -> None:
+    """A model server process, as the fleet starts one: it exits when its parent's pipe
+    closes, takes its caller token from the environment, loads the model (a failure is its
+    traceback and exit status 1), then writes its port to the ready file and serves."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model-dir", type=Path, required=True, help="extracted model.tar.gz")
     parser.add_argument("--ready-file", type=Path, required=True, help="gets the port when ready")
     args = parser.parse_args()
@@ -170,18 +181,22 @@ def main() -> None:
     if not token:
         sys.exit("MAAS_WORKER_TOKEN is not set")
     try:
-        model_server = ModelServer(args.model_dir)
+        loaded = load(args.model_dir)
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
         # os._exit: a normal exit would wait on the thread still blocked reading stdin.
         os._exit(1)
-    server = LocalHTTPServer(("127.0.0.1", 0), make_handler(model_server, token))
+    server = LocalHTTPServer(("127.0.0.1", 0), handler(loaded, token))
     ready = args.ready_file.with_suffix(".tmp")
     ready.write_text(str(server.server_address[1]))
     ready.replace(args.ready_file)
-    print(f"model server ready on port {server.server_address[1]}", flush=True)
+    print(f"{what} ready on port {server.server_address[1]}", flush=True)
     server.serve_forever()
+
+
+def main() -> None:
+    serve_worker(__doc__ or "", ModelServer, make_handler, "model server")
 
 
 if __name__ == "__main__":
