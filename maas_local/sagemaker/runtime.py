@@ -9,7 +9,8 @@ a ModelError when the server died with the request in flight.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from maas_local.sagemaker.endpoints import Endpoints
 from maas_local.sagemaker.fleet import (
@@ -21,6 +22,8 @@ from maas_local.sagemaker.fleet import (
 )
 from maas_local.sagemaker.protocol import AwsError
 
+T = TypeVar("T")
+
 
 def runtime_error(code: str, message: str, status: int, **fields: Any) -> AwsError:
     return AwsError(code, message, status, **fields)
@@ -30,23 +33,9 @@ def invoke(
     endpoints: Endpoints, name: str, body: bytes, headers: dict[str, str], target: str | None
 ):
     """Routes one request; returns (body, content type, variant name)."""
-    variant = _route(endpoints, name, target)
-    if variant.state == "Restarting":
-        raise runtime_error("ModelNotReadyException", f"Model for {name} is loading", 429)
-    try:
-        if variant.state == "Failed":
-            raise WorkerDown(f"model server for {variant.name} is down")
-        status, data, content_type = variant.invoke(body, headers)
-    except WorkerDown as exc:
-        try:
-            variant.restart(endpoints.ctx.load_timeout_s)
-        except LoadError:
-            pass
-        if isinstance(exc, WorkerDied):
-            # The model server's own answer when its worker dies mid-request (TorchServe's
-            # 500 "Worker died."), which SageMaker passes on as a ModelError.
-            raise _model_error(endpoints.ctx, name, 500, b"Worker died.") from exc
-        raise runtime_error("ServiceUnavailable", f"{exc}; it is being restarted", 503) from exc
+    variant, (status, data, content_type) = _call(
+        endpoints, name, target, lambda v: v.invoke(body, headers)
+    )
     if status != 200:
         raise _model_error(endpoints.ctx, name, status, data)
     return data, content_type, variant.name
@@ -57,24 +46,34 @@ def open_stream(
 ) -> ModelStream:
     """InvokeEndpointWithResponseStream's routing and errors, which are InvokeEndpoint's up to
     the model's status line; returns the model's answer, its body still to read."""
+    _, stream = _call(endpoints, name, target, lambda v: v.open_stream(body, headers))
+    if stream.status != 200:
+        raise _model_error(endpoints.ctx, name, stream.status, stream.read())
+    return stream
+
+
+def _call(
+    endpoints: Endpoints, name: str, target: str | None, call: Callable[[VariantServer], T]
+) -> tuple[VariantServer, T]:
+    """Routes a request to a variant and makes `call` on it. A model server that does not
+    answer is restarted, and the request gets what SageMaker answers then."""
     variant = _route(endpoints, name, target)
     if variant.state == "Restarting":
         raise runtime_error("ModelNotReadyException", f"Model for {name} is loading", 429)
     try:
         if variant.state == "Failed":
             raise WorkerDown(f"model server for {variant.name} is down")
-        stream = variant.open_stream(body, headers)
+        return variant, call(variant)
     except WorkerDown as exc:
         try:
             variant.restart(endpoints.ctx.load_timeout_s)
         except LoadError:
             pass
         if isinstance(exc, WorkerDied):
+            # The model server's own answer when its worker dies mid-request (TorchServe's
+            # 500 "Worker died."), which SageMaker passes on as a ModelError.
             raise _model_error(endpoints.ctx, name, 500, b"Worker died.") from exc
         raise runtime_error("ServiceUnavailable", f"{exc}; it is being restarted", 503) from exc
-    if stream.status != 200:
-        raise _model_error(endpoints.ctx, name, stream.status, stream.read())
-    return stream
 
 
 def _route(endpoints: Endpoints, name: str, target: str | None) -> VariantServer:
