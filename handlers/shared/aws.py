@@ -65,18 +65,21 @@ def _config(service: str) -> Config:
     )
 
 
-def client(service: str) -> Any:
-    """The process-wide client for `service`, created on first use."""
-    found = _clients.get(service)
+def client(service: str, config: Config | None = None, name: str | None = None) -> Any:
+    """The process-wide client for `service`, created on first use. A function whose calls
+    need other timeouts passes its own `config` under a `name` of its own."""
+    key = name or service
+    found = _clients.get(key)
     if found is not None:
         return found
     global _session
     with _lock:
-        if service not in _clients:
+        if key not in _clients:
             if _session is None:
                 _session = botocore.session.get_session()
-            _clients[service] = _session.create_client(service, config=_config(service))
-        return _clients[service]
+            made = _session.create_client(service, config=config or _config(service))
+            _clients[key] = made
+        return _clients[key]
 
 
 def warm(services: Iterable[str]) -> None:
