@@ -140,6 +140,10 @@ def prepare_text_transformer(args: argparse.Namespace) -> Prepared:
     path = args.pretrained_path or default_transformer_path()
     tokenizer = HFTokenizer(path, args.max_len)
     model = load_pretrained_transformer(path, labels)
+    if not args.train_embeddings:
+        # The word-embedding table is half of MiniLM's weights; fine-tuning moves it little,
+        # and its dense gradient and AdamW update cost about a fifth of a CPU step.
+        model.hf.get_input_embeddings().weight.requires_grad_(False)
     spec = {"kind": "text", "max_len": args.max_len, "tokenizer": "tokenizer"}
     return _text_prepared((y, t, yv, tv), labels, tokenizer, model, spec)
 
