@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 LINTED := handlers infra training maas maas_local maas_contract tests bench app.py setup.py
 
-.PHONY: demo test test-localstack fuzz lint bench venv clean
+.PHONY: demo test test-localstack fuzz lint bench venv clean optimum-env
 
 venv: $(STAMP)
 
@@ -26,6 +26,16 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
+# Hugging Face Optimum in a folder of its own (bench/optimum-requirements.txt says why), for
+# benchmark 1's baseline and the test that its answers match maas's.
+OPTIMUM_SITE := .venv-optimum
+OPTIMUM_STAMP := $(OPTIMUM_SITE)/.installed
+optimum-env: $(OPTIMUM_STAMP)
+$(OPTIMUM_STAMP): bench/optimum-requirements.txt $(STAMP)
+	rm -rf $(OPTIMUM_SITE)
+	$(PY) -m pip install -q --no-deps --target $(OPTIMUM_SITE) -r bench/optimum-requirements.txt
+	@touch $(OPTIMUM_STAMP)
+
 demo: $(STAMP)
 	$(PY) -m maas.demo $(DEMO_ARGS)
 
@@ -33,7 +43,7 @@ demo: $(STAMP)
 # Two workers, one per core of the reference machine: most tests wait on servers and
 # processes, so two overlap well (tests/conftest.py says how the suite is split).
 TEST_WORKERS ?= 2
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(OPTIMUM_STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
@@ -52,8 +62,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy handlers infra training maas maas_local maas_contract app.py
 
-bench: $(STAMP)
+bench: $(STAMP) $(OPTIMUM_STAMP)
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache build dist
+	rm -rf $(VENV) $(OPTIMUM_SITE) cdk.out .pytest_cache build dist

@@ -286,6 +286,7 @@ def _row(name: str, what: str, results: dict[str, list[dict]], goal: bool) -> Ro
         maas=f"{statistics.median(rps['on']):.1f} req/s, p95 {on_p95:.0f} ms",
         baseline=f"{statistics.median(rps['off']):.1f} req/s, p95 {off_p95:.0f} ms (batching off)",
         ratio=ratio,
+        ratios=ratios,
         goal=">= 2x at equal or better p95" if goal else "- (informs)",
         met=met if goal else None,
         spread=(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,13 @@ class Row:
     met: bool | None  # None: no goal, or not measured
     spread: str
     notes: list[str] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)  # each repeat's ratio, for the chart
+
+    @property
+    def goal_ratio(self) -> tuple[str, float] | None:
+        """(">=" or "<=", the ratio) from a goal that starts with one, e.g. ">= 1.5x, ..."."""
+        m = re.match(r"\s*(>=|<=)\s*([0-9.]+)x", self.goal)
+        return (m.group(1), float(m.group(2))) if m else None
 
     @property
     def verdict(self) -> str:

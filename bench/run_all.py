@@ -1,7 +1,7 @@
 """Runs every maas benchmark, prints one table and writes bench/RESULTS.md.
 
     python -m bench.run_all            # or: make bench
-    python -m bench.run_all --only 1,3 # a subset (RESULTS.md is written only for a full run)
+    python -m bench.run_all --only 1,3 # a subset (RESULTS.md and results.png: full runs only)
 
 Every figure is a ratio against a baseline measured in the same run on the same machine;
 absolute numbers on a shared 2-core machine mean little.
@@ -21,6 +21,7 @@ from pathlib import Path
 from bench.common import Row, machine, not_measured
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+CHART = RESULTS.with_name("results.png")
 
 
 def text_rows(log) -> list[Row]:
@@ -70,21 +71,34 @@ def training_rows(log) -> list[Row]:
     return training_throughput.run(log)
 
 
+GPU_ROWS = [  # issue 15 section 4: what a GPU run measures, in priority order
+    ("5a. GPU training: text-transformer, image-cnn, text-generation", "samples/s bf16 vs fp32,"
+     " compile on vs off; MFU (model FLOPs per step x steps/s / peak)"),
+    ("5b. GPU quality: full SST-2 fine-tune, sentence-level split", ">= 91% accuracy"),
+    ("5c. GPU inference: text classification vs pipeline on the GPU", "throughput ratio"),
+]  # fmt: skip
+
+
 def gpu_rows(log) -> list[Row]:
     import torch
 
-    goal = "bf16 vs fp32, compile on/off, MFU, GPU inference vs pipeline"
     if not torch.cuda.is_available():
-        return [not_measured("5. GPU", goal, "not measured (no GPU lent)")]
-    # A GPU is present, but this suite has no GPU benchmark that was run and checked on one.
-    return [not_measured("5. GPU", goal, f"not measured ({torch.cuda.get_device_name()} present;"
-                         " the GPU benchmark is not written yet)")]  # fmt: skip
+        why = "not measured (no GPU lent to the run that wrote this file)"
+    else:  # a GPU is here, but no GPU benchmark has been run and checked on one yet
+        why = f"not measured ({torch.cuda.get_device_name()} present; no GPU benchmark written)"
+    return [not_measured(name, goal, why) for name, goal in GPU_ROWS]
 
 
 def gateway_rows(log) -> list[Row]:
     from bench import gateway_concurrency
 
     return gateway_concurrency.run(log)
+
+
+def front_door_rows(log) -> list[Row]:
+    from bench import front_door_batching
+
+    return front_door_batching.run(log)
 
 
 def generation_rows(log) -> list[Row]:
@@ -101,6 +115,7 @@ BENCHES: dict[str, tuple[str, Callable, str]] = {
     "5": ("5. GPU", gpu_rows, "-"),
     "6": ("6. local gateway, concurrency 16", gateway_rows, "- (information)"),
     "7": ("7. text generation", generation_rows, ">= 1.0x batch 1; >= 3x at concurrency 8"),
+    "8": ("8. front door batching, concurrency 16", front_door_rows, ">= 2x, equal p95"),
 }
 
 
@@ -155,6 +170,8 @@ def write_results(rows: list[Row], info: dict[str, str], seconds: float) -> None
         "",
         verdict,
         "",
+        f"![Each ratio with its spread and goal]({CHART.name})",
+        "",
         "## Notes",
         "",
         *notes,
@@ -163,6 +180,9 @@ def write_results(rows: list[Row], info: dict[str, str], seconds: float) -> None
         "",
     ]
     RESULTS.write_text("\n".join(body))
+    from bench.chart import draw
+
+    draw(rows, CHART, f"maas benchmarks, {info['date']} ({info['cores']} cores, {info['cpu']})")
 
 
 def main(argv: list[str] | None = None) -> int:

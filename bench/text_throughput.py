@@ -4,9 +4,16 @@ maas: the fine-tuned MiniLM served by its model dir's code/inference.py, loaded 
 model server loads it (as SageMaker's container does): a JSON request of REQUEST_TEXTS
 sentences through input_fn -> predict_fn (int8 ONNX, length buckets) -> output_fn, and the
 labels read back from the JSON answer.
-Baseline: Hugging Face `pipeline("text-classification")` on the same fine-tuned fp32 weights
-and tokenizer, loaded from the same model dir, once with its default batch_size (1) and once
-with batch_size=32. Both sides run the same sentences with the same thread count.
+Baselines:
+- Hugging Face `pipeline("text-classification")` on the same fine-tuned fp32 weights and
+  tokenizer, loaded from the same model dir, once with its default batch_size (1) and once
+  with batch_size=32;
+- the expert's pick, Hugging Face Optimum: `ORTModelForSequenceClassification` in the same
+  `pipeline`, batch_size=32, on Optimum's ONNX export quantized by Optimum's own dynamic int8
+  preset for this CPU. maas's side of that row serves its own graph of the same weights,
+  quantized by the same quantizer and preset (bench/optimum_side.py), so the row compares
+  serving paths on equal int8 weights.
+Every side runs the same sentences with the same thread count.
 
     python -m bench.text_throughput
 """
@@ -20,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import Row, bench_threads, min_max
+from bench.common import Row, bench_threads, min_max, not_measured
 from bench.minilm import fine_tuned_model
 from maas_training.artifacts import load_model
 from maas_training.models import TextTransformer
@@ -29,9 +36,11 @@ REQUEST_TEXTS = 256  # sentences per request to the serving path
 REPEATS = 3
 TIMED_TEXTS = 512  # each repeat times this many sentences; accuracy uses the whole slice
 GOAL_SPEEDUP, GOAL_ACCURACY_DROP = 3.0, 0.005
+GOAL_OPTIMUM = 1.5  # against Optimum's int8 pipeline, with the same accuracy-drop bound
 
 
 def _maas(model_dir: Path, threads: int) -> Callable[[list[str]], list[str]]:
+    """The serving path on model_dir's model.int8.onnx."""
     import onnxruntime as ort
 
     from maas_local.sagemaker.model_worker import load
@@ -98,7 +107,9 @@ def _rates(sides: dict, texts: list[str], log) -> dict[str, list[float]]:
             for name, classify in sides.items():
                 started = time.perf_counter()
                 classify(chunk)
-                seconds[name] += time.perf_counter() - started
+                # a side in another process reports its own call's time, without the pipe
+                own = getattr(classify, "last_seconds", None)
+                seconds[name] += own if own is not None else time.perf_counter() - started
         for name in sides:
             rates[name].append(len(texts) / seconds[name])
         log(
@@ -108,8 +119,37 @@ def _rates(sides: dict, texts: list[str], log) -> dict[str, list[float]]:
     return rates
 
 
+class _Optimum:
+    """Optimum's pipeline as a side: labels by name, and the child's own call time."""
+
+    def __init__(self, pipe, labels: list[str]):
+        self.pipe, self.labels, self.last_seconds = pipe, labels, None
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        indexes, _ = self.pipe.classify(texts)
+        self.last_seconds = self.pipe.last_seconds
+        return [self.labels[i] for i in indexes]
+
+
+def _optimum_side(model_dir: Path, work: Path, threads: int, max_len: int, log):
+    """(maas on Optimum-quantized weights, Optimum's pipeline, facts), or the reason neither
+    could run."""
+    from bench import optimum_side
+    from maas_training.artifacts import read_config
+
+    facts = {"install_error": optimum_side.install_error()}
+    folder = optimum_side.prepare(model_dir, work, log)
+    facts["preset"] = optimum_side.preset(folder)
+    view = optimum_side.serving_dir(model_dir, optimum_side.QUANTIZED, work / "maas-view")
+    pipe = optimum_side.OptimumPipeline(folder, threads, max_len)
+    labels = [str(x) for x in read_config(model_dir)["labels"]]
+    return _maas(view, threads), _Optimum(pipe, labels), facts
+
+
 def run(log=print) -> list[Row]:
     import torch
+
+    from maas_training.artifacts import read_config
 
     threads = bench_threads()
     torch.set_num_threads(threads)
@@ -120,15 +160,73 @@ def run(log=print) -> list[Row]:
         "pipeline": _pipeline(model_dir, 1),
         "pipeline_bs32": _pipeline(model_dir, 32),
     }
-    log(f"[text] accuracy on {len(texts)} held-out sentences")
-    accuracy = {
-        "maas": _accuracy(sides["maas"](texts), truth),
-        "pipeline": _accuracy(sides["pipeline_bs32"](texts), truth),
-    }
-    for classify in sides.values():
-        classify(texts[:32])  # warm: first-call allocations, lazy imports
-    rates = _rates(sides, texts[:TIMED_TEXTS], log)
-    return _rows(rates, accuracy, facts, threads)
+    optimum_error = None
+    try:
+        max_len = read_config(model_dir)["input"]["max_len"]
+        maas_q, optimum, optimum_facts = _optimum_side(
+            model_dir, model_dir.parent / "optimum-side", threads, max_len, log
+        )
+        sides |= {"maas_optimum_int8": maas_q, "optimum": optimum}
+        facts["optimum"] = optimum_facts
+    except Exception as exc:  # the row says why; the other rows stand
+        optimum_error = f"{type(exc).__name__}: {exc}"[:300]
+        log(f"[text] Optimum side not measured: {optimum_error}")
+    try:
+        log(f"[text] accuracy on {len(texts)} held-out sentences")
+        accuracy = {
+            name: _accuracy(sides[name](texts), truth)
+            for name in ("maas", "pipeline_bs32", "maas_optimum_int8", "optimum")
+            if name in sides
+        }
+        accuracy["pipeline"] = accuracy.pop("pipeline_bs32")
+        for classify in sides.values():
+            classify(texts[:32])  # warm: first-call allocations, lazy imports
+        rates = _rates(sides, texts[:TIMED_TEXTS], log)
+    finally:
+        if "optimum" in sides:
+            sides["optimum"].pipe.close()
+    return _rows(rates, accuracy, facts, threads) + [
+        _optimum_row(rates, accuracy, facts, threads, optimum_error)
+    ]
+
+
+def _optimum_row(rates: dict, accuracy: dict, facts: dict, threads: int, error: str | None) -> Row:
+    bench = "1. text classification CPU vs Optimum ORT int8 pipeline batch_size=32"
+    goal = f">= {GOAL_OPTIMUM:g}x, acc drop <= {GOAL_ACCURACY_DROP * 100:g} pt"
+    if error is not None:
+        return not_measured(bench, goal, f"not measured: {error}")
+    info = facts["optimum"]
+    drop = accuracy["optimum"] - accuracy["maas_optimum_int8"]
+    ratios = [m / b for m, b in zip(rates["maas_optimum_int8"], rates["optimum"], strict=True)]
+    ratio = statistics.median(ratios)
+    notes = [
+        f"both sides serve the same fine-tuned weights, int8-quantized by Optimum's quantizer"
+        f" (AutoQuantizationConfig.{info['preset']}, dynamic); maas: its serving path on its"
+        f" own graph, Optimum: ORTModelForSequenceClassification in pipeline(batch_size=32);"
+        f" {threads} threads each; accuracy drop {drop * 100:+.2f} pt on"
+        f" {facts['eval_rows']} held-out sentences",
+    ]
+    if info["install_error"]:
+        notes.append(
+            "Optimum cannot be installed beside the project's pins, so it ran from its own"
+            " folder (.venv-optimum, bench/optimum-requirements.txt) in front of the same"
+            f" torch and onnxruntime; pip's answer: {info['install_error']}"
+        )
+    return Row(
+        bench=bench,
+        maas=f"{statistics.median(rates['maas_optimum_int8']):.0f} sent/s,"
+        f" acc {accuracy['maas_optimum_int8']:.2%}",
+        baseline=f"{statistics.median(rates['optimum']):.0f} sent/s, acc {accuracy['optimum']:.2%}",
+        ratio=ratio,
+        ratios=ratios,
+        goal=goal,
+        met=ratio >= GOAL_OPTIMUM and drop <= GOAL_ACCURACY_DROP,
+        spread=(
+            f"{len(ratios)} repeats: ratio {min_max(ratios, '{:.2f}')}x; maas"
+            f" {min_max(rates['maas_optimum_int8'])}, Optimum {min_max(rates['optimum'])} sent/s"
+        ),
+        notes=notes,
+    )
 
 
 def _rows(rates: dict, accuracy: dict, facts: dict, threads: int) -> list[Row]:
@@ -145,6 +243,7 @@ def _rows(rates: dict, accuracy: dict, facts: dict, threads: int) -> list[Row]:
                 maas=f"{maas:.0f} sent/s, acc {accuracy['maas']:.2%}",
                 baseline=f"{base:.0f} sent/s, acc {accuracy['pipeline']:.2%}",
                 ratio=ratio,
+                ratios=ratios,
                 goal=f">= {GOAL_SPEEDUP:g}x, acc drop <= {GOAL_ACCURACY_DROP * 100:g} pt",
                 met=ratio >= GOAL_SPEEDUP and drop <= GOAL_ACCURACY_DROP,
                 spread=(

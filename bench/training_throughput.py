@@ -193,6 +193,7 @@ def run(log=print) -> list[Row]:
             maas=f"{maas:.1f} samples/s (train.py)",
             baseline=f"{hf:.1f} samples/s (HF Trainer)",
             ratio=ratio,
+            ratios=ratios,
             goal=">= 1.0x",
             met=ratio >= 1.0,
             spread=(

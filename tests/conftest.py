@@ -3,7 +3,8 @@
 Each test file is a group of its own, so module fixtures (a local stack, a trained model) are
 built once. The folders whose session fixtures are expensive stay whole on one worker, so each
 is built once per run rather than once per worker: the reliability stack and its trained
-digits model, LocalStack, the CDK synthesis of both stages, and the tiny trained models.
+digits model, LocalStack, the CDK synthesis of both stages, the tiny trained models, and the
+bench tests' MiniLM exports (ONNX, int8, Optimum's).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from tests.reliability.reliability_helpers import FIGURES_ENV
 
 TESTS = Path(__file__).resolve().parent
-WHOLE_FOLDERS = {"reliability", "localstack", "infra", "training"}
+WHOLE_FOLDERS = {"reliability", "localstack", "infra", "training", "bench"}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
