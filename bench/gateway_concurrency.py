@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import Row, percentile
+from bench.common import Row, not_measured, percentile
 from maas_local.invoker import DEFAULT_CONCURRENCY
 from maas_local.tokens import create_issuer, mint_token
 from maas_local.usage_plans import UsagePlan, new_api_key, save_api_keys
@@ -176,6 +176,12 @@ def run(log: Callable[[str], None] = print) -> list[Row]:
 
 
 def _row(baseline: Measured, other: Measured) -> Row:
+    if baseline.errors or other.errors:  # failed requests are fast: no ratio from them
+        return not_measured(
+            f"6. gateway, concurrency {CLIENTS}, {other.environments} environments/function",
+            "-",
+            f"not measured: {other.errors} failed requests ({baseline.errors} with 1 env)",
+        )
     return Row(
         bench=f"6. gateway, concurrency {CLIENTS}, {other.environments} environments/function",
         maas=f"{other.throughput_rps:.0f} req/s, p95 {other.p95_ms:.0f} ms",
