@@ -42,6 +42,18 @@ class Row:
         return "yes" if self.met else "NO"
 
 
+def print_rows(rows: list[Row]) -> int:
+    """A benchmark module's `python -m` output: its rows as run_all's table, then the notes."""
+    from bench.run_all import table_text
+
+    print()
+    print(table_text(rows))
+    for row in rows:
+        for note in row.notes:
+            print(f"  note: {note}")
+    return 0
+
+
 def not_measured(bench: str, goal: str, why: str) -> Row:
     return Row(bench, "not measured", "not measured", None, goal, None, why)
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import requests
 
-from bench.common import Row, min_max, percentile
+from bench.common import Row, min_max, percentile, print_rows
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 12
@@ -516,15 +516,7 @@ def gateway_row(results: dict[str, list[Run]], setup: Setup) -> Row:
 
 
 def main() -> int:
-    from bench.run_all import table_text
-
-    rows = run()
-    print()
-    print(table_text(rows))
-    for row in rows:
-        for note in row.notes:
-            print(f"  note: {note}")
-    return 0
+    return print_rows(run())
 
 
 if __name__ == "__main__":

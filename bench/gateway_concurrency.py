@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import Row, not_measured, percentile
+from bench.common import Row, not_measured, percentile, print_rows
 from maas_local.invoker import DEFAULT_CONCURRENCY
 from maas_local.tokens import create_issuer, mint_token
 from maas_local.usage_plans import UsagePlan, new_api_key, save_api_keys
@@ -199,15 +199,7 @@ def _row(baseline: Measured, other: Measured) -> Row:
 
 
 def main() -> int:
-    from bench.run_all import table_text
-
-    rows = run()
-    print()
-    print(table_text(rows))
-    for row in rows:
-        for note in row.notes:
-            print(f"  note: {note}")
-    return 0
+    return print_rows(run())
 
 
 if __name__ == "__main__":
