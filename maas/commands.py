@@ -297,7 +297,7 @@ def run(args: argparse.Namespace, home: Path | None) -> int:
 # training/train.py's --epochs default per recipe (maas_training.recipes), for a job started
 # without one.
 TRAIN_DEFAULT_EPOCHS = 10
-RECIPE_DEFAULT_EPOCHS = {"text-generation": 1}
+RECIPE_DEFAULT_EPOCHS = {"text-generation": 1, "text-transformer": 1}
 
 
 def total_epochs(hyperparameters: dict[str, Any], recipe: str | None = None) -> int | None:

@@ -220,8 +220,13 @@ def test_fine_tuning_continues_a_pretrained_folder_with_its_own_tokenizer(
 def test_other_recipes_keep_their_defaults_where_text_generation_differs(tmp_path):
     import train
 
-    for recipe in ("image-cnn", "text-lstm", "text-transformer", "autoencoder"):
+    for recipe in ("image-cnn", "text-lstm", "autoencoder"):
         args = train.parse_args(["--recipe", recipe, "--train", str(tmp_path)])
         assert (args.epochs, args.batch_size, args.vocab_size) == (10, 64, 20000)
+        assert args.lr_schedule == "cosine"
+    # text-transformer's are the 30-minute SST-2 fine-tune (training/README.md)
+    args = train.parse_args(["--recipe", "text-transformer", "--train", str(tmp_path)])
+    assert (args.epochs, args.batch_size, args.lr, args.lr_schedule) == (1, 32, 1e-4, "linear")
+    assert args.train_embeddings is False
     args = train.parse_args(["--recipe", "text-generation", "--train", str(tmp_path)])
     assert (args.epochs, args.batch_size, args.vocab_size, args.block_size) == (1, 4, 2048, 128)
