@@ -25,14 +25,13 @@ import os
 import socket
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.common import Row, min_max, percentile
+from bench.common import Row, closed_loop, min_max, percentile
 
 if TYPE_CHECKING:
     from maas_local.sagemaker.server import Emulator
@@ -141,44 +140,26 @@ def wait_in_service(sm, names: list[str], timeout_s: float = 300.0) -> None:
 
 def load(runtimes: list, endpoint: str, payloads: list[tuple[bytes, str]], per_thread: int) -> dict:
     """Every thread sends `per_thread` one-instance requests back to back."""
-    latencies: list[list[float]] = [[] for _ in runtimes]
-    labels: dict[int, str] = {}
-    errors: list[str] = []
-    start = threading.Barrier(len(runtimes) + 1)
 
-    def worker(i: int) -> None:
-        start.wait()
-        for k in range(per_thread):
-            which = (i * per_thread + k) % len(payloads)
+    def caller(runtime) -> Callable[[int], str]:
+        def call(which: int) -> str:
             body, content_type = payloads[which]
-            t0 = time.perf_counter()
-            try:
-                reply = runtimes[i].invoke_endpoint(
-                    EndpointName=endpoint,
-                    Body=body,
-                    ContentType=content_type,
-                    Accept="application/json",
-                )
-                labels[which] = str(json.loads(reply["Body"].read())["predictions"][0]["label"])
-            except Exception as exc:  # counted and reported, never hidden
-                errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                continue
-            latencies[i].append(time.perf_counter() - t0)
+            reply = runtime.invoke_endpoint(
+                EndpointName=endpoint,
+                Body=body,
+                ContentType=content_type,
+                Accept="application/json",
+            )
+            return str(json.loads(reply["Body"].read())["predictions"][0]["label"])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(runtimes))]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout=600)
-    wall = time.perf_counter() - t0
-    flat = [x for per in latencies for x in per]
+        return call
+
+    done = closed_loop([caller(r) for r in runtimes], len(payloads), per_thread)
     return {
-        "rps": len(flat) / wall,
-        "p95_ms": percentile(flat, 95) * 1000 if flat else float("nan"),
-        "labels": labels,
-        "errors": errors,
+        "rps": done.rps,
+        "p95_ms": percentile(done.latencies_ms, 95) if done.latencies_ms else float("nan"),
+        "labels": done.answers,
+        "errors": done.errors,
     }
 
 

@@ -7,8 +7,12 @@ import os
 import platform
 import re
 import statistics
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -40,6 +44,53 @@ class Row:
         if self.met is None:
             return "-" if self.ratio is not None else "not measured"
         return "yes" if self.met else "NO"
+
+
+@dataclass
+class ClosedLoop:
+    """What `closed_loop` measured: each answered request's latency, the answers by item,
+    the failures, and the wall time from the common start to the last thread's end."""
+
+    latencies_ms: list[float]
+    answers: dict[int, Any]
+    errors: list[str]
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+
+def closed_loop(callers: list[Callable[[int], Any]], items: int, per_client: int) -> ClosedLoop:
+    """One thread per caller, all released together, each sending `per_client` requests back
+    to back: caller i's k-th request is item (i * per_client + k) % items. A failure is
+    counted and reported, never hidden, and has no latency."""
+    latencies: list[list[float]] = [[] for _ in callers]
+    answers: dict[int, Any] = {}
+    errors: list[str] = []
+    start = threading.Barrier(len(callers) + 1)
+
+    def client(i: int) -> None:
+        start.wait()
+        for k in range(per_client):
+            which = (i * per_client + k) % items
+            t0 = time.perf_counter()
+            try:
+                answers[which] = callers[i](which)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            latencies[i].append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(callers))]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=600)
+    seconds = time.perf_counter() - t0
+    return ClosedLoop([x for per in latencies for x in per], answers, errors, seconds)
 
 
 def print_rows(rows: list[Row]) -> int:

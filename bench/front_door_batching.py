@@ -42,7 +42,7 @@ from typing import Any
 
 import requests
 
-from bench.common import Row, min_max, percentile, print_rows
+from bench.common import Row, closed_loop, min_max, percentile, print_rows
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 12
@@ -221,35 +221,13 @@ class Run:
 
 def load(callers: list[Caller], bodies: list[bytes], per_client: int) -> Run:
     """Every caller (one thread each) sends `per_client` one-sentence requests back to back."""
-    latencies: list[list[float]] = [[] for _ in callers]
-    answers: dict[int, dict[str, Any]] = {}
-    errors: list[str] = []
-    start = threading.Barrier(len(callers) + 1)
-
-    def client(i: int) -> None:
-        start.wait()
-        for k in range(per_client):
-            which = (i * per_client + k) % len(bodies)
-            t0 = time.perf_counter()
-            try:
-                answers[which] = callers[i](bodies[which])
-            except Exception as exc:  # counted and reported, never hidden
-                errors.append(f"{type(exc).__name__}: {exc}"[:300])
-                continue
-            latencies[i].append((time.perf_counter() - t0) * 1000)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(callers))]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout=600)
-    wall = time.perf_counter() - t0
-    flat = [x for per in latencies for x in per]
-    if not flat:
-        return Run(0.0, float("nan"), float("nan"), answers, errors)
-    return Run(len(flat) / wall, percentile(flat, 50), percentile(flat, 95), answers, errors)
+    done = closed_loop(
+        [lambda which, call=call: call(bodies[which]) for call in callers], len(bodies), per_client
+    )
+    if not done.latencies_ms:
+        return Run(0.0, float("nan"), float("nan"), done.answers, done.errors)
+    p50, p95 = (percentile(done.latencies_ms, p) for p in (50, 95))
+    return Run(done.rps, p50, p95, done.answers, done.errors)
 
 
 def gateway_callers(door: FrontDoor, model: str, count: int) -> list[Caller]:
