@@ -132,8 +132,8 @@ class _Optimum:
 
 
 def _optimum_side(model_dir: Path, work: Path, threads: int, max_len: int, log):
-    """(maas on Optimum-quantized weights, Optimum's pipeline, facts), or the reason neither
-    could run."""
+    """(maas on Optimum-quantized weights, Optimum's pipeline, facts); raises when Optimum's
+    side cannot run, and `run` turns that into the row's reason."""
     from bench import optimum_side
     from maas_training.artifacts import read_config
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from maas_training import data
+
 HELD_OUT, MIN_WORDS, SEED = 1000, 15, 20240601
 
 
@@ -121,15 +123,10 @@ def sentence_split(
 
 
 def read_tsv(path: Path) -> list[tuple[str, str]]:
-    """(label, text) rows of an SST-2 `label<TAB>sentence` file; a header line is skipped."""
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        label, tab, text = line.partition("\t")
-        if n == 0 and label.strip().lower() == "label":
-            continue
-        if tab and text.strip():
-            rows.append((label.strip(), text.strip()))
-    return rows
+    """(label, text) rows of an SST-2 `label<TAB>sentence` file, as train.py reads a channel
+    (a header line skipped), each text stripped."""
+    labels, texts = data.read_tsv(path)
+    return [(label, text.strip()) for label, text in zip(labels, texts, strict=True)]
 
 
 def write_tsv(path: Path, rows: list[tuple[str, str]]) -> None:
