@@ -32,7 +32,6 @@ import shutil
 import statistics
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,10 +73,6 @@ class FrontDoor:
 
         token = mint_token(self.home / "keys", scope_names("invoke,admin"), ttl_seconds=TOKEN_TTL_S)
         return {"Authorization": f"Bearer {token}", "x-api-key": self.api_key}
-
-    def call(self, method: str, path: str, **kw: Any) -> requests.Response:
-        headers = {**self.headers(), "Idempotency-Key": str(uuid.uuid4())}
-        return requests.request(method, self.api_url + path, headers=headers, timeout=120, **kw)
 
     def aws(self, service: str, **config: Any) -> Any:
         from botocore.config import Config
@@ -137,39 +132,30 @@ def _artifact_bucket() -> str:
     return f"{RESOURCE_PREFIX}-artifacts"
 
 
-def _ok(response: requests.Response, status: int) -> dict[str, Any]:
-    if response.status_code != status:
-        raise RuntimeError(f"{response.request.method} {response.url}: {response.text[:500]}")
-    return dict(response.json())
-
-
 def deploy_both(door: FrontDoor, tarball: Path, log: Log) -> dict[str, str]:
     """Uploads model.tar.gz (and its signature.json), registers it under both names and deploys
-    it with batching on and off, through the API; returns mode -> endpoint name."""
+    it with batching on and off, through the API (maas.Client); returns mode -> endpoint name."""
+    from maas import Client
+
     s3, bucket = door.aws("s3"), _artifact_bucket()
     prefix = f"bench/front-door/{uuid.uuid4().hex[:8]}"
     s3.upload_file(str(tarball), bucket, f"{prefix}/model.tar.gz")
     s3.upload_file(str(tarball.with_name("signature.json")), bucket, f"{prefix}/signature.json")
     uri = f"s3://{bucket}/{prefix}/model.tar.gz"
+    api = Client.local(door.home)  # the stack's key (the bench's unmetered one), admin tokens
     deployments = {}
     for mode, name in MODELS.items():
         spec = {"artifact_uri": uri, "recipe": "text-transformer"}
-        version = _ok(door.call("POST", f"/v1/models/{name}/versions", json=spec), 201)["version"]
+        version = api.register_version(name, spec)["version"]
         body = {"version": version, "capture_percent": 0, "batching": mode == "on"}
-        started = _ok(door.call("POST", f"/v1/models/{name}/deployments", json=body), 202)
-        deployments[mode] = started["id"]
+        deployments[mode] = api.deploy(name, body)["id"]
         log(f"[front door] deploying {name} v{version} with batching {mode}")
     endpoints = {}
-    deadline = time.monotonic() + 600
     for mode, name in MODELS.items():
-        path = f"/v1/models/{name}/deployments/{deployments[mode]}"
-        while (found := _ok(door.call("GET", path), 200))["status"] == "InProgress":
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"deployment of {name} did not finish in 600 s")
-            time.sleep(0.5)
+        *_, found = api.watch_deployment(name, deployments[mode], timeout_s=600)
         if found["status"] != "Succeeded":
             raise RuntimeError(f"deployment of {name} ended {found['status']}: {found}")
-        endpoints[mode] = _ok(door.call("GET", f"/v1/models/{name}"), 200)["endpoint_name"]
+        endpoints[mode] = api.model(name)["endpoint_name"]
     return endpoints
 
 
