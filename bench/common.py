@@ -147,17 +147,24 @@ def _cpu_model() -> str:
 _CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def _cpu_features() -> str:
+def cpu_flags() -> set[str] | None:
+    """The CPU's instruction-set flags from /proc/cpuinfo; None where it cannot be read."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return ", ".join(f for f in _CPU_FEATURES if f in flags) or "none of " + ", ".join(
-                    _CPU_FEATURES
-                )
+                return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return "unknown"
+    return None
+
+
+def _cpu_features() -> str:
+    flags = cpu_flags()
+    if flags is None:
+        return "unknown"
+    return ", ".join(f for f in _CPU_FEATURES if f in flags) or "none of " + ", ".join(
+        _CPU_FEATURES
+    )
 
 
 def _memory_gib() -> str:

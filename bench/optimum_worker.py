@@ -27,21 +27,13 @@ from pathlib import Path
 QUANTIZED_SUFFIX = "quantized"
 
 
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def quantization_config():
     """Optimum's dynamic-quantization preset for the instruction set this CPU has."""
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    flags = cpu_flags()
+    from bench.common import cpu_flags  # ROOT is on this process's PYTHONPATH too
+
+    flags = cpu_flags() or set()
     if "avx512_vnni" in flags:
         return "avx512_vnni", AutoQuantizationConfig.avx512_vnni(is_static=False)
     if "avx512f" in flags:
